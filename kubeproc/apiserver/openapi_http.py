@@ -1,0 +1,96 @@
+"""HTTP semantics of the OpenAPI routes, as pure functions returning (status, headers, body).
+
+Follows k8s.io/kube-openapi pkg/handler3 (`/openapi/v3`, `/openapi/v3/<path>`: Accept
+negotiation, quoted ETag, 301 to the current `?hash=`, immutable caching when pinned) and
+pkg/handler (`/openapi/v2`). Only JSON is spoken: protobuf-only requests get 406, which is
+what the upstream handlers answer for any type they cannot produce.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import NamedTuple
+
+from kubeproc.apiserver import openapi
+
+JSON = "application/json"
+_YEAR = 365 * 24 * 3600
+
+
+class Reply(NamedTuple):
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def _accepts_json(accept: str | None) -> bool:
+    """goautoneg.ParseAccept + handler3's match loop, for the one type we can produce."""
+    clauses: list[tuple[float, str, str]] = []
+    for part in (accept or "*/*").split(","):
+        fields = [f.strip() for f in part.split(";")]
+        typ, _, sub = fields[0].partition("/")
+        q = 1.0
+        for f in fields[1:]:
+            key, _, value = f.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if typ and sub and q > 0:
+            clauses.append((q, typ, sub))
+    # JSON is the first entry of upstream's `accepted` table, so any clause that admits
+    # it selects JSON, whatever the clause order.
+    return any(t in ("application", "*") and s in ("json", "*") for _, t, s in clauses)
+
+
+def _not_modified(tag: str, if_none_match: str | None) -> bool:
+    if not if_none_match:
+        return False
+    return any(t.strip() in (tag, "*") for t in if_none_match.split(","))
+
+
+def _serve(data: bytes, digest: str, if_none_match: str | None,
+           extra: dict[str, str] | None = None) -> Reply:
+    tag = f'"{digest}"'
+    headers = {"Content-Type": JSON, "Etag": tag, **(extra or {})}
+    if _not_modified(tag, if_none_match):  # http.ServeContent's conditional GET
+        return Reply(304, headers, b"")
+    return Reply(200, headers, data)
+
+
+def v3_index(if_none_match: str | None = None) -> Reply:
+    """`GET /openapi/v3` (handler3.HandleDiscovery)."""
+    data = json.dumps(openapi.v3_index(), sort_keys=True, separators=(",", ":")).encode()
+    return _serve(data, openapi.etag(data), if_none_match)
+
+
+def v3_document(path: str, hash_param: str | None, accept: str | None,
+                if_none_match: str | None = None) -> Reply:
+    """`GET /openapi/v3/<path>[?hash=...]` (handler3.HandleGroupVersion)."""
+    data = openapi.v3_document_for_path(path)
+    if data is None:
+        return Reply(404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n")
+    if not _accepts_json(accept):
+        return Reply(406, {"Vary": "Accept"}, b"")
+    digest = openapi.etag(data)
+    extra = {"Vary": "Accept"}
+    if hash_param:
+        if hash_param != digest:
+            location = openapi.server_relative_url(path.strip("/"), digest)
+            return Reply(301, {"Location": location, "Vary": "Accept"}, b"")
+        extra["Cache-Control"] = "public, immutable"
+        extra["Expires"] = email.utils.formatdate(time.time() + _YEAR, usegmt=True)
+    return _serve(data, digest, if_none_match, extra)
+
+
+def v2_document(accept: str | None, if_none_match: str | None = None) -> Reply:
+    """`GET /openapi/v2`. client-go asks for protobuf only; answering 406 makes its callers
+    (apply's v2 fallback, strict client-side validation, explain --output=plaintext-openapiv2)
+    fail or fall back, which they only reach when the v3 documents did not serve them."""
+    if not _accepts_json(accept):
+        return Reply(406, {"Vary": "Accept"}, b"")
+    data = openapi.v2_document()
+    return _serve(data, openapi.etag(data), if_none_match, {"Vary": "Accept"})

@@ -1,0 +1,161 @@
+"""`kubeproc up|down|status`: start an instance in the background, stop it, report on it.
+
+`up` spawns `kubeproc up --foreground` as a detached process (never forks this one) and
+returns once the API answers; `down` sends SIGTERM to the pid in DATA/run/kubeproc.pid and waits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+
+from kubeproc.server import Config
+
+
+def _data_dir(value: str | None) -> str:
+    return os.path.abspath(value or os.environ.get("KUBEPROC_HOME") or
+                           os.path.join(os.path.expanduser("~"), ".kubeproc"))
+
+
+def _read_pid(cfg: Config) -> int | None:
+    try:
+        with open(cfg.pid_file) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def _api_ok(cfg: Config) -> tuple[bool, str]:
+    try:
+        with open(cfg.state_file) as f:
+            port = int(json.load(f)["apiPort"])
+        with open(os.path.join(cfg.data_dir, "pki", "admin.token")) as f:
+            token = f.read().strip()
+        ctx = ssl.create_default_context(cafile=os.path.join(cfg.data_dir, "pki", "ca.crt"))
+        req = urllib.request.Request(f"https://127.0.0.1:{port}/readyz",
+                                     headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, context=ctx, timeout=2) as resp:
+            return resp.status == 200, f"https://127.0.0.1:{port}"
+    except (OSError, ValueError, KeyError):
+        return False, ""
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    cfg = Config(_data_dir(args.data_dir), args.api_port or 0, args.listen)
+    if args.foreground:
+        from kubeproc.server import Instance
+        import asyncio
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        asyncio.run(Instance(cfg).run())
+        return 0
+    pid = _read_pid(cfg)
+    if pid and _api_ok(cfg)[0]:
+        print(f"kubeproc is already running (pid {pid})")
+        _print_usage(cfg)
+        return 0
+    os.makedirs(os.path.join(cfg.data_dir, "logs"), exist_ok=True)
+    log_path = os.path.join(cfg.data_dir, "logs", "kubeproc.log")
+    cmd = [sys.executable, "-m", "kubeproc.cli.main", "up", "--foreground",
+           "--data-dir", cfg.data_dir, "--listen", cfg.listen]
+    if cfg.api_port:
+        cmd += ["--api-port", str(cfg.api_port)]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(f"kubeproc failed to start (exit {proc.returncode}); see {log_path}", file=sys.stderr)
+            with open(log_path) as f:
+                sys.stderr.write("".join(f.readlines()[-15:]))
+            return 1
+        if _read_pid(cfg) == proc.pid and _api_ok(cfg)[0]:
+            print(f"kubeproc is up (pid {proc.pid}), data dir {cfg.data_dir}")
+            _print_usage(cfg)
+            return 0
+        time.sleep(0.05)
+    print(f"kubeproc did not answer within {args.timeout}s; see {log_path}", file=sys.stderr)
+    return 1
+
+
+def _print_usage(cfg: Config) -> None:
+    print(f"  export KUBECONFIG={cfg.kubeconfig}")
+    print("  kubectl get namespaces")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    cfg = Config(_data_dir(args.data_dir))
+    pid = _read_pid(cfg)
+    if pid is None:
+        print("kubeproc is not running")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print(f"kubeproc stopped (pid {pid})")
+            return 0
+        time.sleep(0.05)
+    print(f"kubeproc (pid {pid}) did not stop within {args.timeout}s", file=sys.stderr)
+    return 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cfg = Config(_data_dir(args.data_dir))
+    pid = _read_pid(cfg)
+    ok, url = _api_ok(cfg)
+    if pid is None:
+        print(f"kubeproc is not running (data dir {cfg.data_dir})")
+        return 3
+    print(f"kubeproc is running (pid {pid}), data dir {cfg.data_dir}")
+    print(f"  API: {url or '(not answering)'} {'ready' if ok else 'not ready'}")
+    print(f"  kubeconfig: {cfg.kubeconfig}")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubeproc", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start kubeproc in the background")
+    up.add_argument("--data-dir")
+    up.add_argument("--api-port", type=int)
+    up.add_argument("--listen", default="127.0.0.1",
+                    help="address the API listens on (default 127.0.0.1)")
+    up.add_argument("--foreground", action="store_true", help="run in the foreground (service managers)")
+    up.add_argument("--timeout", type=float, default=30.0)
+    up.set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="stop kubeproc")
+    down.add_argument("--data-dir")
+    down.add_argument("--timeout", type=float, default=30.0)
+    down.set_defaults(func=cmd_down)
+    status = sub.add_parser("status", help="is kubeproc running")
+    status.add_argument("--data-dir")
+    status.set_defaults(func=cmd_status)
+    demo = sub.add_parser("demo", help="start kubeproc and walk through the sample workloads")
+    demo.add_argument("--data-dir")
+    demo.set_defaults(func=lambda a: __import__("kubeproc.cli.demo", fromlist=["run"]).run(
+        a, _data_dir(a.data_dir)))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

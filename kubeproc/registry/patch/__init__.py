@@ -1,0 +1,1 @@
+"""Patch application: JSON merge patch (RFC 7386) and Kubernetes strategic merge patch."""

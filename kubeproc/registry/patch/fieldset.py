@@ -1,0 +1,328 @@
+"""Field paths and field sets, and their FieldsV1 encoding (metadata.managedFields).
+
+Ports sigs.k8s.io/structured-merge-diff fieldpath: a path element is a struct field name
+(`f:`), a map-list item key (`k:`), a set-list value (`v:`) or an index (`i:`); a FieldSet
+is a trie of such elements where a node may itself be a member (`.`). Ordering, the
+`.spec.x[name="a"]` path strings and the FieldsV1 JSON are those of upstream, byte for byte.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+
+def canonical(value: Any) -> str:
+    """A hashable identity of a JSON value (ints and equal floats compare equal, as upstream)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class PathElement:
+    """One step of a field path. `payload` is the name, key fields, value or index."""
+
+    kind: str  # "f", "k", "v" or "i"
+    canon: str
+    payload: Any = field(compare=False, hash=False)
+
+    @staticmethod
+    def field(name: str) -> "PathElement":
+        return PathElement("f", name, name)
+
+    @staticmethod
+    def key(fields: dict[str, Any]) -> "PathElement":
+        # fieldpath KeyByFields: key fields are kept sorted by name
+        pairs = tuple(sorted(fields.items()))
+        return PathElement("k", canonical([[k, v] for k, v in pairs]), pairs)
+
+    @staticmethod
+    def value(v: Any) -> "PathElement":
+        return PathElement("v", canonical(v), v)
+
+    @staticmethod
+    def index(i: int) -> "PathElement":
+        return PathElement("i", str(i), i)
+
+    def __str__(self) -> str:
+        # fieldpath/element.go PathElement.String
+        if self.kind == "f":
+            return "." + self.payload
+        if self.kind == "k":
+            return "[" + ",".join(f"{k}={value_string(v)}" for k, v in self.payload) + "]"
+        if self.kind == "v":
+            return f"[={value_string(self.payload)}]"
+        return f"[{self.payload}]"
+
+    def serialize(self) -> str:
+        """The FieldsV1 key for this element (fieldpath/serialize-pe.go)."""
+        if self.kind == "f":
+            return "f:" + self.payload
+        if self.kind == "k":
+            return "k:{" + ",".join(f"{go_json(k)}:{go_json(v)}" for k, v in self.payload) + "}"
+        if self.kind == "v":
+            return "v:" + go_json(self.payload)
+        return f"i:{self.payload}"
+
+    @staticmethod
+    def deserialize(s: str) -> "PathElement":
+        if len(s) < 2 or s[1] != ":":
+            raise ValueError(f"invalid path element {s!r}")
+        kind, rest = s[0], s[2:]
+        if kind == "f":
+            return PathElement.field(rest)
+        if kind == "v":
+            return PathElement.value(json.loads(rest))
+        if kind == "k":
+            fields = json.loads(rest)
+            if not isinstance(fields, dict):
+                raise ValueError(f"invalid key path element {s!r}")
+            return PathElement.key(fields)
+        if kind == "i":
+            return PathElement.index(int(rest))
+        raise ValueError(f"unknown path element type {s!r}")
+
+
+Path = tuple[PathElement, ...]
+
+
+def go_json(value: Any) -> str:
+    """Compact JSON as Go's encoding/json writes it (HTML characters escaped, UTF-8 kept)."""
+    out = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return (out.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def value_string(v: Any) -> str:
+    """value.ToString: strings quoted Go-style, maps as k=v runs."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, list):
+        return "[" + ",".join(value_string(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "".join(f"{k}={value_string(x)}" for k, x in v.items())
+    return str(v)
+
+
+def path_string(path: Path) -> str:
+    return "".join(str(pe) for pe in path)
+
+
+def _type_rank(v: Any) -> int:
+    if isinstance(v, bool):
+        return 3
+    if isinstance(v, (int, float)):
+        return 1
+    if isinstance(v, str):
+        return 2
+    if isinstance(v, list):
+        return 4
+    if isinstance(v, dict):
+        return 5
+    return 6  # null sorts last
+
+
+def _cmp(a: Any, b: Any) -> int:
+    return (a > b) - (a < b)
+
+
+def compare_values(a: Any, b: Any) -> int:
+    """value.Compare: numbers < strings < bools < lists < maps < null."""
+    ra, rb = _type_rank(a), _type_rank(b)
+    if ra != rb:
+        return _cmp(ra, rb)
+    if ra in (1, 2, 3):
+        return _cmp(a, b)
+    if ra == 4:
+        for x, y in zip(a, b):
+            if c := compare_values(x, y):
+                return c
+        return _cmp(len(a), len(b))
+    if ra == 5:
+        ka, kb = sorted(a), sorted(b)
+        for x, y in zip(ka, kb):
+            if c := _cmp(x, y) or compare_values(a[x], b[y]):
+                return c
+        return _cmp(len(ka), len(kb))
+    return 0
+
+
+_KIND_RANK = {"f": 0, "k": 1, "v": 2, "i": 3}
+
+
+def compare_elements(a: PathElement, b: PathElement) -> int:
+    """PathElement.Compare: field names < keys < values < indices."""
+    if a.kind != b.kind:
+        return _cmp(_KIND_RANK[a.kind], _KIND_RANK[b.kind])
+    if a.kind in ("f", "i"):
+        return _cmp(a.payload, b.payload)
+    if a.kind == "v":
+        return compare_values(a.payload, b.payload)
+    for (na, va), (nb, vb) in zip(a.payload, b.payload):  # value.FieldList.Compare
+        if c := _cmp(na, nb) or compare_values(va, vb):
+            return c
+    return _cmp(len(a.payload), len(b.payload))
+
+
+_sort_key = functools.cmp_to_key(compare_elements)
+
+
+class FieldSet:
+    """A set of field paths, stored as a trie (fieldpath.Set). Mutable only via insert."""
+
+    __slots__ = ("members", "children")
+
+    def __init__(self) -> None:
+        self.members: set[PathElement] = set()
+        self.children: dict[PathElement, FieldSet] = {}
+
+    @classmethod
+    def of(cls, *paths: Path) -> "FieldSet":
+        s = cls()
+        for p in paths:
+            s.insert(p)
+        return s
+
+    def insert(self, path: Path) -> None:
+        if not path:
+            return
+        node = self
+        for pe in path[:-1]:
+            node = node.children.setdefault(pe, FieldSet())
+        node.members.add(path[-1])
+
+    def has(self, path: Path) -> bool:
+        node: FieldSet | None = self
+        for pe in path[:-1]:
+            node = node.children.get(pe) if node else None
+        return bool(path) and node is not None and path[-1] in node.members
+
+    def with_prefix(self, pe: PathElement) -> "FieldSet":
+        return self.children.get(pe) or FieldSet()
+
+    def empty(self) -> bool:
+        return not self.members and all(c.empty() for c in self.children.values())
+
+    def union(self, other: "FieldSet") -> "FieldSet":
+        out = FieldSet()
+        out.members = self.members | other.members
+        for pe in self.children.keys() | other.children.keys():
+            a, b = self.children.get(pe), other.children.get(pe)
+            out.children[pe] = a.union(b) if a and b else (a or b).copy()  # type: ignore[union-attr]
+        return out
+
+    def intersection(self, other: "FieldSet") -> "FieldSet":
+        out = FieldSet()
+        out.members = self.members & other.members
+        for pe, child in self.children.items():
+            if pe in other.children:
+                sub = child.intersection(other.children[pe])
+                if not sub.empty():
+                    out.children[pe] = sub
+        return out
+
+    def difference(self, other: "FieldSet") -> "FieldSet":
+        """Paths in self not in other; removing a member keeps its children (as upstream)."""
+        out = FieldSet()
+        out.members = self.members - other.members
+        for pe, child in self.children.items():
+            sub = child.difference(other.children[pe]) if pe in other.children else child.copy()
+            if not sub.empty():
+                out.children[pe] = sub
+        return out
+
+    def recursive_difference(self, other: "FieldSet") -> "FieldSet":
+        """Paths in self neither in other nor below a member of other (Set.RecursiveDifference)."""
+        out = FieldSet()
+        out.members = self.members - other.members
+        for pe, child in self.children.items():
+            if pe in other.members:
+                continue
+            sub = child.recursive_difference(other.children[pe]) if pe in other.children else child.copy()
+            if not sub.empty():
+                out.children[pe] = sub
+        return out
+
+    def copy(self) -> "FieldSet":
+        out = FieldSet()
+        out.members = set(self.members)
+        out.children = {pe: c.copy() for pe, c in self.children.items()}
+        return out
+
+    def paths(self, prefix: Path = ()) -> Iterator[Path]:
+        """All member paths: this level's members in order, then each child (Set.Iterate)."""
+        for pe in sorted(self.members, key=_sort_key):
+            yield prefix + (pe,)
+        for pe in sorted(self.children, key=_sort_key):
+            yield from self.children[pe].paths(prefix + (pe,))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FieldSet) and set(self.paths()) == set(other.paths())
+
+    def __repr__(self) -> str:
+        return "FieldSet(" + ", ".join(path_string(p) for p in self.paths()) + ")"
+
+    # FieldsV1 -------------------------------------------------------------------------
+    def to_fields_v1(self) -> dict[str, Any]:
+        """The FieldsV1 object (fieldpath/serialize.go emitContentsV1), keys in upstream order."""
+        return self._emit(include_self=False)
+
+    def _emit(self, include_self: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if include_self and (self.members or self.children):
+            out["."] = {}
+        for pe in sorted(self.members | self.children.keys(), key=_sort_key):
+            child = self.children.get(pe)
+            if child is None:
+                out[pe.serialize()] = {}
+            else:
+                out[pe.serialize()] = child._emit(include_self=pe in self.members)
+        return out
+
+    def to_json(self) -> str:
+        """FieldsV1 bytes as the apiserver writes them."""
+        return _emit_json(self.to_fields_v1())
+
+    @classmethod
+    def from_fields_v1(cls, raw: dict[str, Any] | str | bytes) -> "FieldSet":
+        """Decode FieldsV1 (readIterV1); unknown element types are skipped as upstream."""
+        if isinstance(raw, (str, bytes)):
+            raw = json.loads(raw)
+        if not isinstance(raw, dict):
+            raise ValueError("FieldsV1 must be a JSON object")
+        return cls._read(raw)[0] or FieldSet()
+
+    @classmethod
+    def _read(cls, raw: dict[str, Any]) -> tuple["FieldSet | None", bool]:
+        children: FieldSet | None = None
+        is_member = False
+        for key, sub in raw.items():
+            if key == ".":
+                is_member = True
+                continue
+            try:
+                pe = PathElement.deserialize(key)
+            except ValueError as e:
+                if str(e).startswith("unknown path element type"):
+                    continue
+                raise
+            grand, child_member = cls._read(sub if isinstance(sub, dict) else {})
+            if child_member:
+                children = children or FieldSet()
+                children.members.add(pe)
+            if grand is not None:
+                children = children or FieldSet()
+                children.children[pe] = grand
+        if children is None:
+            is_member = True
+        return children, is_member
+
+
+def _emit_json(obj: dict[str, Any]) -> str:
+    # Keys are already serialized path elements; escape them as Go writes object keys.
+    return "{" + ",".join(f"{go_json(k)}:{_emit_json(v)}" for k, v in obj.items()) + "}"

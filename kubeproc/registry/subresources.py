@@ -1,0 +1,168 @@
+"""Subresources with their own object shapes: scale, eviction, binding, and access reviews.
+
+scale follows pkg/registry/apps/deployment/storage (ScaleREST) and friends; eviction follows
+pkg/registry/core/pod/storage/eviction.go (one PDB at most, disruptionsAllowed, 429 when it
+would be violated); binding follows pkg/registry/core/pod/storage (BindingREST).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kubeproc.api import errors, resources, selectors
+from kubeproc.api.resources import Resource
+from kubeproc.registry import patching
+from kubeproc.registry.registry import Registry, WriteOptions
+
+_PDB = resources.by_kind("policy", "PodDisruptionBudget")
+_POD = resources.by_kind("", "Pod")
+
+
+def _scale_selector(resource: Resource, obj: dict[str, Any]) -> str:
+    sel = (obj.get("spec") or {}).get("selector")
+    if resource.kind == "ReplicationController":
+        return ",".join(f"{k}={v}" for k, v in sorted((sel or {}).items()))
+    return selectors.selector_string(sel)
+
+
+def to_scale(resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata", {})
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                          "creationTimestamp") if k in meta},
+        "spec": {"replicas": int((obj.get("spec") or {}).get("replicas", 0) or 0)},
+        "status": {"replicas": int((obj.get("status") or {}).get("replicas", 0) or 0),
+                   "selector": _scale_selector(resource, obj)},
+    }
+
+
+def get_scale(reg: Registry, resource: Resource, namespace: str, name: str) -> dict[str, Any]:
+    return to_scale(resource, reg.get_obj(resource, namespace, name))
+
+
+def _check_scale(scale: Any, name: str) -> int:
+    if not isinstance(scale, dict) or scale.get("kind") not in (None, "Scale"):
+        raise errors.BadRequest("the body of the request must be an autoscaling/v1 Scale")
+    replicas = (scale.get("spec") or {}).get("replicas", 0)
+    if not isinstance(replicas, int) or isinstance(replicas, bool):
+        raise errors.BadRequest("Scale in version \"v1\" cannot be handled as a Scale: "
+                                "spec.replicas must be an integer")
+    if replicas < 0:
+        raise errors.Invalid.of("Scale", "autoscaling", name, [
+            errors.invalid("spec.replicas", replicas, "must be greater than or equal to 0")])
+    return replicas
+
+
+async def update_scale(reg: Registry, resource: Resource, namespace: str, name: str,
+                       scale: Any, opts: WriteOptions) -> dict[str, Any]:
+    replicas = _check_scale(scale, name)
+    want_rv = (scale.get("metadata") or {}).get("resourceVersion")
+
+    def mutate(old: dict[str, Any]) -> dict[str, Any]:
+        if want_rv and want_rv != old["metadata"].get("resourceVersion"):
+            raise errors.Conflict.of(resource.plural, resource.group, name,
+                                     "the object has been modified; please apply your changes "
+                                     "to the latest version and try again")
+        old.setdefault("spec", {})["replicas"] = replicas
+        return old
+    obj, _ = await reg.patch_with(resource, namespace, name, mutate, opts)
+    return to_scale(resource, obj)
+
+
+async def patch_scale(reg: Registry, resource: Resource, namespace: str, name: str,
+                      patch_type: str, body: bytes, opts: WriteOptions) -> dict[str, Any]:
+    current = get_scale(reg, resource, namespace, name)
+    fn = patching.mutator(resource, patch_type, body, def_name="io.k8s.api.autoscaling.v1.Scale")
+    patched = fn(copy.deepcopy(current))
+    return await update_scale(reg, resource, namespace, name, patched, opts)
+
+
+async def evict(reg: Registry, namespace: str, name: str, eviction: Any,
+                dry_run: bool) -> dict[str, Any]:
+    assert _POD is not None and _PDB is not None
+    if not isinstance(eviction, dict) or eviction.get("kind") not in ("Eviction", None):
+        raise errors.BadRequest("the body of the request must be a policy/v1 Eviction")
+    if (eviction.get("metadata") or {}).get("name", name) != name:
+        raise errors.BadRequest("name in URL does not match name in Eviction object")
+    pod = reg.get_obj(_POD, namespace, name)
+    options = eviction.get("deleteOptions") or {}
+    phase = (pod.get("status") or {}).get("phase")
+    if phase not in ("Succeeded", "Failed", "Pending") and not pod["metadata"].get("deletionTimestamp"):
+        labels = pod["metadata"].get("labels") or {}
+        matching = []
+        for entry in reg.list(_PDB, namespace).items:
+            pdb = entry.obj()
+            sel = selectors.from_label_selector((pdb.get("spec") or {}).get("selector"))
+            if not sel.empty() and sel.matches(labels):
+                matching.append(pdb)
+        if len(matching) > 1:
+            raise errors.InternalError("This pod has more than one PodDisruptionBudget, which the "
+                                       "eviction subresource does not support.")
+        if matching:
+            await _consume_budget(reg, matching[0], name, dry_run)
+    await reg.delete(_POD, namespace, name, options, dry_run)
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+
+async def _consume_budget(reg: Registry, pdb: dict[str, Any], pod_name: str, dry_run: bool) -> None:
+    assert _PDB is not None
+    status = pdb.get("status") or {}
+    meta = pdb["metadata"]
+    too_many = errors.TooManyRequests(
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+        causes=[errors.Cause("DisruptionBudget",
+                             f"The disruption budget {meta['name']} needs "
+                             f"{status.get('desiredHealthy', 0)} healthy pods and has "
+                             f"{status.get('currentHealthy', 0)} currently")])
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        raise too_many
+    if int(status.get("disruptionsAllowed", 0)) <= 0:
+        raise too_many
+    if dry_run:
+        return
+
+    def mutate(old: dict[str, Any]) -> dict[str, Any]:
+        st = old.setdefault("status", {})
+        st["disruptionsAllowed"] = int(st.get("disruptionsAllowed", 0)) - 1
+        from kubeproc.registry.objectmeta import now_rfc3339
+        st.setdefault("disruptedPods", {})[pod_name] = now_rfc3339()
+        return old
+    await reg.patch_with(_PDB, meta["namespace"], meta["name"], mutate,
+                         WriteOptions(subresource="status", field_manager="kubeproc-eviction"))
+
+
+async def bind(reg: Registry, namespace: str, name: str, binding: Any) -> dict[str, Any]:
+    assert _POD is not None
+    node = ((binding or {}).get("target") or {}).get("name") if isinstance(binding, dict) else None
+    if not node:
+        raise errors.Invalid.of("Binding", "", name, [errors.required("target.name")])
+
+    def mutate(old: dict[str, Any]) -> dict[str, Any]:
+        current = (old.get("spec") or {}).get("nodeName")
+        if current:
+            raise errors.Conflict.of("pods/binding", "", name,
+                                     f"pod {name} is already assigned to node \"{current}\"")
+        old.setdefault("spec", {})["nodeName"] = node
+        return old
+    await reg.patch_with(_POD, namespace, name, mutate, WriteOptions(field_manager="kubeproc-scheduler"))
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+
+def access_review(review: Any) -> dict[str, Any]:
+    """One admin identity holds every permission: each review is allowed, as for cluster-admin."""
+    if not isinstance(review, dict) or not isinstance(review.get("spec"), dict):
+        raise errors.BadRequest("the body of the request must be a SelfSubjectAccessReview")
+    spec = review["spec"]
+    if not spec.get("resourceAttributes") and not spec.get("nonResourceAttributes"):
+        raise errors.Invalid.of("SelfSubjectAccessReview", "authorization.k8s.io", "", [
+            errors.invalid("spec.resourceAttributes", None,
+                           "exactly one of nonResourceAttributes or resourceAttributes must be specified")])
+    out = dict(review)
+    out["apiVersion"] = "authorization.k8s.io/v1"
+    out["kind"] = "SelfSubjectAccessReview"
+    out.setdefault("metadata", {})
+    out["status"] = {"allowed": True, "reason": "kubeproc: the admin token holds every permission"}
+    return out

@@ -1,0 +1,186 @@
+"""Wiring of one kubeproc instance: store, registry, controllers and the HTTPS API server.
+
+Owns the instance's lifetime: the data-dir lock, bootstrap objects (the four system
+namespaces), the task group of controllers, and an orderly shutdown (HTTP first, then
+controllers, then the store) on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import ssl
+from dataclasses import dataclass
+
+import yaml
+from aiohttp import web
+
+from kubeproc.api import errors, resources
+from kubeproc.apiserver import pki
+from kubeproc.apiserver.app import make_app
+from kubeproc.client.local import LocalClient
+from kubeproc.controllers.gc.reconciler import GarbageCollector
+from kubeproc.controllers.namespace.reconciler import NamespaceController
+from kubeproc.registry.registry import Registry, WriteOptions
+from kubeproc.store.store import Store
+
+log = logging.getLogger("kubeproc")
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass
+class Config:
+    data_dir: str
+    api_port: int = 0
+    listen: str = "127.0.0.1"
+
+    @property
+    def run_dir(self) -> str:
+        return os.path.join(self.data_dir, "run")
+
+    @property
+    def pid_file(self) -> str:
+        return os.path.join(self.run_dir, "kubeproc.pid")
+
+    @property
+    def kubeconfig(self) -> str:
+        return os.path.join(self.data_dir, "kubeconfig")
+
+    @property
+    def state_file(self) -> str:
+        return os.path.join(self.data_dir, "config.json")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def resolve_port(cfg: Config) -> int:
+    """The given port, else the one this data dir used before (if free), else a free one."""
+    if cfg.api_port:
+        return cfg.api_port
+    try:
+        with open(cfg.state_file) as f:
+            old = int(json.load(f).get("apiPort", 0))
+        if old and _port_free(cfg.listen, old):
+            return old
+    except (OSError, ValueError):
+        pass
+    return free_port(cfg.listen)
+
+
+def write_kubeconfig(cfg: Config, port: int, p: pki.Pki) -> None:
+    with open(p.ca_cert, "rb") as f:
+        ca = base64.b64encode(f.read()).decode()
+    host = "127.0.0.1" if cfg.listen in ("0.0.0.0", "127.0.0.1", "::", "") else cfg.listen
+    if ":" in host:
+        host = f"[{host}]"
+    doc = {
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": "kubeproc", "cluster": {"server": f"https://{host}:{port}",
+                                                      "certificate-authority-data": ca}}],
+        "users": [{"name": "kubeproc-admin", "user": {"token": p.token}}],
+        "contexts": [{"name": "kubeproc", "context": {"cluster": "kubeproc", "user": "kubeproc-admin",
+                                                      "namespace": "default"}}],
+        "current-context": "kubeproc",
+    }
+    tmp = cfg.kubeconfig + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(doc, f, sort_keys=False)
+    os.replace(tmp, cfg.kubeconfig)
+
+
+async def bootstrap(registry: Registry) -> None:
+    ns_res = resources.by_kind("", "Namespace")
+    assert ns_res is not None
+    for name in SYSTEM_NAMESPACES:
+        if registry.store.get("namespaces", "", name) is None:
+            try:
+                await registry.create(ns_res, "", {"apiVersion": "v1", "kind": "Namespace",
+                                                   "metadata": {"name": name}},
+                                      WriteOptions(field_manager="kubeproc"))
+            except errors.AlreadyExists:
+                pass
+
+
+class Instance:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self._lock_fd: int | None = None
+
+    def _lock(self) -> None:
+        os.makedirs(self.cfg.run_dir, exist_ok=True)
+        fd = os.open(os.path.join(self.cfg.run_dir, "kubeproc.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SystemExit(f"kubeproc: another instance is running with data dir {self.cfg.data_dir}")
+        self._lock_fd = fd
+
+    async def run(self) -> None:
+        cfg = self.cfg
+        os.makedirs(cfg.data_dir, mode=0o700, exist_ok=True)
+        self._lock()
+        port = resolve_port(cfg)
+        p = pki.ensure(cfg.data_dir, [cfg.listen] if cfg.listen not in ("0.0.0.0", "::") else [])
+        store = Store(os.path.join(cfg.data_dir, "kubeproc.db"))
+        registry = Registry(store)
+        store.start()
+        await bootstrap(registry)
+        app = make_app(registry, p.token, f"{cfg.listen}:{port}")
+        sslctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        sslctx.load_cert_chain(p.cert, p.key)
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
+                               shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, cfg.listen, port, ssl_context=sslctx, backlog=1024,
+                           reuse_address=True)
+        await site.start()
+        with open(cfg.state_file, "w") as f:
+            json.dump({"apiPort": port, "listen": cfg.listen}, f)
+        write_kubeconfig(cfg, port, p)
+        with open(cfg.pid_file, "w") as f:
+            f.write(str(os.getpid()))
+        log.info("kubeproc serving on https://%s:%d", cfg.listen, port)
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        controllers = [GarbageCollector(LocalClient(registry, "generic-garbage-collector")),
+                       NamespaceController(LocalClient(registry, "namespace-controller"))]
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(c.run(), name=type(c).__name__) for c in controllers]
+                await stop.wait()
+                log.info("kubeproc shutting down")
+                await runner.cleanup()  # stop taking requests; open watches end
+                for t in tasks:
+                    t.cancel()
+        finally:
+            await store.close()
+            try:
+                os.unlink(cfg.pid_file)
+            except FileNotFoundError:
+                pass
