@@ -71,6 +71,8 @@ class StatusError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # an unclassified failure has no reason, as upstream omits it
+            del status["reason"]
         if details:
             status["details"] = details
         return status

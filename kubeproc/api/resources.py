@@ -38,6 +38,11 @@ class Resource:
         return self.kind + "List"
 
     @property
+    def key(self) -> str:
+        """The resource's key in the store: `plural` or `group/plural`."""
+        return f"{self.group}/{self.plural}" if self.group else self.plural
+
+    @property
     def group_resource(self) -> str:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 

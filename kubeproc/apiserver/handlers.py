@@ -185,7 +185,8 @@ async def _patch(request: web.Request, reg: Registry, t: Target) -> web.StreamRe
     if patch_type == patching.APPLY_PATCH:
         force = bool(options.boolean(request.query, "force"))
         opts.apply = True
-        mutate, create_missing = patching.applier(t.resource, raw, opts.field_manager, force)
+        mutate, create_missing = patching.applier(t.resource, raw, opts.field_manager, force,
+                                                   subresource=t.subresource)
         obj, created = await reg.patch_with(t.resource, t.namespace, t.name, mutate, opts,
                                             create_missing=create_missing)
     else:

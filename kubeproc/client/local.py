@@ -13,7 +13,7 @@ from typing import Any
 
 from kubeproc.api import errors, resources
 from kubeproc.api.resources import Resource
-from kubeproc.registry.registry import Registry, WriteOptions, store_key
+from kubeproc.registry.registry import Registry, WriteOptions
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class LocalClient:
     def __init__(self, registry: Registry, manager: str) -> None:
         self._reg = registry
         self.manager = manager
-        self._by_key = {store_key(r): r for r in resources.RESOURCES}
+        self._by_key = {r.key: r for r in resources.RESOURCES}
 
     def _opts(self, subresource: str = "") -> WriteOptions:
         return WriteOptions(field_manager=self.manager, field_validation="Ignore",
@@ -50,7 +50,7 @@ class LocalClient:
         rv = self._reg.store.resource_version
         out = []
         for r in resources.RESOURCES:
-            for _, entry in self._reg.store.list(store_key(r), None):
+            for _, entry in self._reg.store.list(r.key, None):
                 out.append((r, entry.obj()))
         return out, rv
 

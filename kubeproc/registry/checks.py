@@ -96,12 +96,14 @@ def _field_validation(resource: Resource, obj: dict[str, Any], opts: Any) -> Non
 
 
 def default_and_validate(resource: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
-                         create: bool) -> dict[str, Any]:
+                         create: bool, skip_validation: bool = False) -> dict[str, Any]:
     from kubeproc.api import admission, defaults, validation
 
     obj = defaults.apply_defaults(obj)
     if create:
-        obj = admission.admit_defaults(obj)
+        obj = admission.admit_defaults(obj, now=objectmeta.now_rfc3339())
+    if skip_validation:  # binding: upstream's BindingREST checks only the target
+        return obj
     causes = validation.validate(resource, obj, old)
     if causes:
         name = (obj.get("metadata") or {}).get("name", "")
@@ -116,10 +118,18 @@ def managed_fields_for(resource: Resource, old: dict[str, Any] | None, new: dict
     def_name = schema.definition_name(resource.group, resource.version, resource.kind)
     if def_name is None:
         return
+    subresource = opts.subresource if opts.subresource in ("status", "scale") else ""
+    # fields a write path cannot change are not owned by it (the strategies' GetResetFields)
+    if subresource == "status":
+        reset = ["spec"]
+    elif resource.subresources.get("status") is not None:
+        reset = ["status"]
+    else:
+        reset = []
     try:
         managed = ssa.update_managed_fields(old, new, opts.manager, "Update", def_name,
                                             objectmeta.now_rfc3339(), resource.api_version,
-                                            subresource=opts.subresource if opts.subresource in ("status", "scale") else "")
+                                            subresource=subresource, reset_fields=reset)
     except errors.StatusError:
         raise
     except Exception:  # field tracking must never block a valid write

@@ -77,7 +77,7 @@ def mutator(resource: Resource, patch_type: str, body: bytes, *, def_name: str |
         f"{', '.join(PATCH_TYPES)}")
 
 
-def applier(resource: Resource, body: bytes, manager: str, force: bool):
+def applier(resource: Resource, body: bytes, manager: str, force: bool, subresource: str = ""):
     """(mutate, create_missing) for server-side apply."""
     from kubeproc.registry.patch.apply import server_side_apply
 
@@ -88,14 +88,17 @@ def applier(resource: Resource, body: bytes, manager: str, force: bool):
         raise errors.BadRequest("PATCH requests with apply content type require fieldManager "
                                 "query parameter")
     def_name = schema.definition_name(resource.group, resource.version, resource.kind) or ""
-    reset = ["status"] if resource.subresources.get("status") is not None else []
+    if subresource == "status":
+        reset = ["spec"]
+    else:
+        reset = ["status"] if resource.subresources.get("status") is not None else []
 
     def mutate(old: dict[str, Any]) -> dict[str, Any]:
         return server_side_apply(old, applied, manager, force, def_name,
                                  objectmeta.now_rfc3339(), resource.api_version,
-                                 reset_fields=reset)
+                                 subresource=subresource, reset_fields=reset)
     def create_missing() -> dict[str, Any]:
         return server_side_apply(None, applied, manager, force, def_name,
                                  objectmeta.now_rfc3339(), resource.api_version,
-                                 reset_fields=reset)
+                                 subresource=subresource, reset_fields=reset)
     return mutate, create_missing

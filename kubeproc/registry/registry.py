@@ -48,10 +48,6 @@ class ListResult:
     remaining: int | None = None
 
 
-def store_key(resource: Resource) -> str:
-    return f"{resource.group}/{resource.plural}" if resource.group else resource.plural
-
-
 _NAMESPACES = resources.by_kind("", "Namespace")
 assert _NAMESPACES is not None
 
@@ -59,12 +55,12 @@ assert _NAMESPACES is not None
 class Registry:
     def __init__(self, store: Store) -> None:
         self.store = store
-        by_key = {store_key(r): r for r in resources.RESOURCES}
+        by_key = {r.key: r for r in resources.RESOURCES}
         store.field_indexer = lambda key, obj: index_fields(by_key[key], obj)
 
     # ---- reads -----------------------------------------------------------------------
     def get(self, resource: Resource, namespace: str, name: str) -> Entry:
-        entry = self.store.get(store_key(resource), namespace, name)
+        entry = self.store.get(resource.key, namespace, name)
         if entry is None:
             raise errors.NotFound.of(resource.plural, resource.group, name)
         return entry
@@ -80,7 +76,7 @@ class Registry:
         if continue_token:
             rv, start = _decode_continue(continue_token)
         items = []
-        for key, entry in self.store.list(store_key(resource), namespace):
+        for key, entry in self.store.list(resource.key, namespace):
             if start and "/".join(key) <= start:
                 continue
             if pred is None or pred(entry):
@@ -103,7 +99,7 @@ class Registry:
               label_selector: str = "", field_selector: str = "",
               send_initial: bool | None = None) -> "WatchStream":
         pred = self._predicate(resource, label_selector, field_selector)
-        key = store_key(resource)
+        key = resource.key
         initial: list[Entry] = []
         if resource_version in ("", "0") or send_initial:
             # "Get State and Start at Most Recent" / sendInitialEvents: current state first
@@ -143,7 +139,7 @@ class Registry:
         if resource.namespaced:
             self._check_namespace_open(namespace)
         for _ in range(8):
-            if self.store.current(store_key(resource), namespace, name) is None:
+            if self.store.current(resource.key, namespace, name) is None:
                 break
             if not obj["metadata"].get("generateName"):
                 raise errors.AlreadyExists.of(resource.plural, resource.group, name)
@@ -154,11 +150,11 @@ class Registry:
             raise errors.AlreadyExists.of(resource.plural, resource.group, name)
         if opts.dry_run:
             return obj
-        await self.store.stage(store_key(resource), namespace, name, obj)
+        await self.store.stage(resource.key, namespace, name, obj)
         return obj
 
     def _check_namespace_open(self, namespace: str) -> None:
-        ns = self.store.current(store_key(_NAMESPACES), "", namespace)
+        ns = self.store.current(_NAMESPACES.key, "", namespace)
         if ns is None:
             raise errors.NotFound.of("namespaces", "", namespace)
         if json.loads(ns.data).get("metadata", {}).get("deletionTimestamp"):
@@ -171,7 +167,7 @@ class Registry:
                      opts: WriteOptions) -> tuple[dict[str, Any], bool]:
         """Replace (PUT). Returns (object, created)."""
         obj = checks.decoded_object(resource, obj, namespace, opts, name=name)
-        current = self.store.current(store_key(resource), namespace, name)
+        current = self.store.current(resource.key, namespace, name)
         if current is None:
             if opts.subresource or not strategy(resource).allow_create_on_update:
                 raise errors.NotFound.of(resource.plural, resource.group, name)
@@ -189,7 +185,7 @@ class Registry:
     async def patch_with(self, resource: Resource, namespace: str, name: str, mutate,
                          opts: WriteOptions, create_missing=None) -> tuple[dict[str, Any], bool]:
         """Read, `mutate(old) -> new`, then write as an update (patch and apply use this)."""
-        current = self.store.current(store_key(resource), namespace, name)
+        current = self.store.current(resource.key, namespace, name)
         if current is None:
             if create_missing is None or opts.subresource:
                 raise errors.NotFound.of(resource.plural, resource.group, name)
@@ -232,7 +228,8 @@ class Registry:
                 new.pop("status", None)
         if st.generation and spec_of(new) != spec_of(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation") or 0) + 1
-        new = checks.default_and_validate(resource, new, old, create=False)
+        new = checks.default_and_validate(resource, new, old, create=False,
+                                          skip_validation=opts.subresource == "binding")
         if st.generation and spec_of(new) != spec_of(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation") or 0) + 1
         if not opts.apply:
@@ -245,15 +242,15 @@ class Registry:
         meta = new["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and not _ns_finalizers(resource, new):
             if not (resource.kind == "Pod" and meta.get("deletionGracePeriodSeconds")):
-                await self.store.stage(store_key(resource), namespace, name, None)
+                await self.store.stage(resource.key, namespace, name, None)
                 return new
-        await self.store.stage(store_key(resource), namespace, name, new)
+        await self.store.stage(resource.key, namespace, name, new)
         return new
 
     # ---- delete ------------------------------------------------------------------------
     async def delete(self, resource: Resource, namespace: str, name: str,
                      options: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
-        current = self.store.current(store_key(resource), namespace, name)
+        current = self.store.current(resource.key, namespace, name)
         if current is None:
             raise errors.NotFound.of(resource.plural, resource.group, name)
         old = current.obj()
@@ -261,9 +258,9 @@ class Registry:
         if dry_run:
             return decision.obj
         if decision.remove:
-            await self.store.stage(store_key(resource), namespace, name, None)
+            await self.store.stage(resource.key, namespace, name, None)
         elif decision.changed:
-            await self.store.stage(store_key(resource), namespace, name, decision.obj)
+            await self.store.stage(resource.key, namespace, name, decision.obj)
         return decision.obj
 
     async def delete_collection(self, resource: Resource, namespace: str | None,

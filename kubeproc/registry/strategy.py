@@ -105,39 +105,7 @@ def spec_of(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def reset_status_on_create(resource: Resource, obj: dict[str, Any]) -> None:
-    """PrepareForCreate: status written by clients on create is dropped (or set as upstream)."""
-    if resource.kind == "Pod":
-        obj["status"] = {"phase": "Pending", "qosClass": pod_qos_class(obj.get("spec") or {})}
-    elif resource.kind == "Namespace":
-        obj["status"] = {"phase": "Active"}
-    elif resource.kind in ("PersistentVolumeClaim", "PersistentVolume"):
-        obj["status"] = {"phase": "Pending"} if resource.kind == "PersistentVolumeClaim" else {"phase": "Pending"}
-    elif resource.kind == "Service":
-        obj["status"] = {"loadBalancer": {}}
-    elif strategy(resource).status_subresource:
-        obj["status"] = {}
-
-
-def pod_qos_class(spec: dict[str, Any]) -> str:
-    """pkg/apis/core/v1/helper/qos/qos.go GetPodQOS (requests/limits on cpu and memory)."""
-    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
-    requests: dict[str, str] = {}
-    limits: dict[str, str] = {}
-    guaranteed = True
-    any_set = False
-    for c in containers:
-        res = c.get("resources") or {}
-        req = {k: v for k, v in (res.get("requests") or {}).items() if k in ("cpu", "memory")}
-        lim = {k: v for k, v in (res.get("limits") or {}).items() if k in ("cpu", "memory")}
-        if req or lim:
-            any_set = True
-        if set(lim) != {"cpu", "memory"}:
-            guaranteed = False
-        for k, v in req.items():
-            if str(lim.get(k, v)) != str(v):
-                guaranteed = False
-        requests.update(req)
-        limits.update(lim)
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
+    """PrepareForCreate: status sent by a client on create is dropped; defaulting and admission
+    (kubeproc/api/admission.py) then set the initial status a kind starts with."""
+    if strategy(resource).status_subresource:
+        obj.pop("status", None)

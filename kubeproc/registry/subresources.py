@@ -147,7 +147,8 @@ async def bind(reg: Registry, namespace: str, name: str, binding: Any) -> dict[s
                                      f"pod {name} is already assigned to node \"{current}\"")
         old.setdefault("spec", {})["nodeName"] = node
         return old
-    await reg.patch_with(_POD, namespace, name, mutate, WriteOptions(field_manager="kubeproc-scheduler"))
+    await reg.patch_with(_POD, namespace, name, mutate, WriteOptions(field_manager="kubeproc-scheduler",
+                                                                  subresource="binding"))
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 

@@ -298,3 +298,53 @@ def test_errors_are_reported_like_a_cluster(kc):
     res = kc("apply", "-f", "-", input=bad, check=False)
     assert res.returncode != 0
     assert 'unknown field "spec.bogus"' in res.stderr, res.stderr
+
+
+STATEFULSET = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: StatefulSet
+    metadata:
+      name: test-redis-pod
+    spec:
+      serviceName: test-redis-service
+      replicas: 3
+      selector:
+        matchLabels: {app: redis}
+      template:
+        metadata:
+          labels: {app: redis}
+        spec:
+          containers:
+          - name: redis
+            image: redis:7
+      volumeClaimTemplates:
+      - metadata: {name: data}
+        spec:
+          accessModes: [ReadWriteOnce]
+          resources: {requests: {storage: 1Gi}}
+    """)
+
+
+def test_statefulset_columns_and_immutable_fields(kc):
+    kc("apply", "-f", "-", input=STATEFULSET)
+    out = kc("get", "sts").stdout.splitlines()
+    assert re.match(r"NAME\s+READY\s+AGE$", out[0]), out
+    assert re.match(r"test-redis-pod\s+0/3\s+\d+s$", out[1]), out
+    res = kc("apply", "-f", "-", input=STATEFULSET.replace("serviceName: test-redis-service",
+                                                          "serviceName: other"), check=False)
+    assert res.returncode != 0
+    assert "Forbidden: updates to statefulset spec for fields other than 'replicas'" in res.stderr
+
+
+def test_server_dry_run_and_validation_modes(kc):
+    out = kc("apply", "--dry-run=server", "-f", "-", input=DEPLOYMENT).stdout
+    assert out == "deployment.apps/web created (server dry run)\n"
+    assert kc("get", "deploy", "web", check=False).returncode != 0
+    bad = DEPLOYMENT.replace("replicas: 2", "replicas: 2\n  bogus: 1")
+    res = kc("apply", "--validate=warn", "-f", "-", input=bad)
+    assert 'Warning: unknown field "spec.bogus"' in res.stderr, res.stderr
+    assert res.stdout == "deployment.apps/web created\n"
+    res = kc("apply", "--validate=strict", "-f", "-", input=bad.replace("replicas: 2", "replicas: 3"),
+             check=False)
+    assert res.returncode != 0 and 'strict decoding error: unknown field "spec.bogus"' in res.stderr
+    assert kc("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}").stdout == "2"

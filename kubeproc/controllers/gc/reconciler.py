@@ -15,7 +15,6 @@ from kubeproc.client.local import LocalClient
 from kubeproc.controllers.gc.plan import (Delete, Graph, Node, OwnerRef, RemoveFinalizer,
                                           RemoveOwnerRefs, plan)
 from kubeproc.machinery.queue import WorkQueue
-from kubeproc.registry.registry import store_key
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ def node_of(resource: Resource, obj: dict[str, Any]) -> Node:
     owners = tuple(OwnerRef(str(o.get("uid", "")), o.get("kind", ""), o.get("name", ""),
                             bool(o.get("blockOwnerDeletion")))
                    for o in meta.get("ownerReferences") or [] if isinstance(o, dict))
-    return Node(meta.get("uid", ""), store_key(resource), meta.get("namespace", "") or "",
+    return Node(meta.get("uid", ""), resource.key, meta.get("namespace", "") or "",
                 meta.get("name", ""), owners, bool(meta.get("deletionTimestamp")),
                 tuple(meta.get("finalizers") or ()))
 

@@ -14,12 +14,11 @@ from kubeproc.api import errors, resources
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers.namespace.plan import FINALIZER, DeleteContent, Finalize, plan
 from kubeproc.machinery.queue import WorkQueue
-from kubeproc.registry.registry import store_key
 
 log = logging.getLogger(__name__)
 _NS = resources.by_kind("", "Namespace")
 _SA = resources.by_kind("", "ServiceAccount")
-_NAMESPACED = {store_key(r): r for r in resources.RESOURCES if r.namespaced
+_NAMESPACED = {r.key: r for r in resources.RESOURCES if r.namespaced
                and "delete" in r.verbs}
 
 
