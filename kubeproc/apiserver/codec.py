@@ -8,13 +8,12 @@ negotiation and response.go transformObject).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from kubeproc.api import errors
+from kubeproc.api import errors, jsoncodec
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -40,9 +39,7 @@ def load_yaml(body: bytes | str) -> Any:
 
 def load_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise errors.BadRequest("the request body is not valid UTF-8") from None
+        return jsoncodec.loads(body)
     except ValueError as exc:
         raise errors.BadRequest(f"couldn't get version/kind; json parse error: {exc}") from None
     except RecursionError:
@@ -104,4 +101,4 @@ def negotiate(accept: str) -> Accept:
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return jsoncodec.dumps(obj)

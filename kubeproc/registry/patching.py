@@ -6,13 +6,12 @@ json-patch (RFC 6902), merge-patch (RFC 7386), strategic-merge-patch and apply-p
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import jsonpatch
 import yaml
 
-from kubeproc.api import errors, schema
+from kubeproc.api import errors, jsoncodec, schema
 from kubeproc.api.resources import Resource
 from kubeproc.registry import objectmeta
 
@@ -26,7 +25,7 @@ PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
 
 def _load_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return jsoncodec.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.BadRequest(f"error decoding patch: {exc}") from None
 

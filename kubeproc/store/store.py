@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeproc.api import errors
+from kubeproc.api import errors, jsoncodec
 from kubeproc.store.db import Row, StoreDB
 from kubeproc.store.watch import Event, WatchHub
 
@@ -29,7 +28,7 @@ class Entry:
     fields: dict[str, str] = field(default_factory=dict)
 
     def obj(self) -> dict[str, Any]:
-        return json.loads(self.data)
+        return jsoncodec.loads(self.data)
 
 
 @dataclass
@@ -51,7 +50,7 @@ class Store:
         rv, rows = self._db.load()
         for row in rows:
             assert row.data is not None
-            obj = json.loads(row.data)
+            obj = jsoncodec.loads(row.data)
             self._objects.setdefault(row.resource, {})[(row.namespace, row.name)] = Entry(
                 row.rv, row.data, _labels(obj), {})
         self._rv = rv
@@ -130,15 +129,15 @@ class Store:
         entry: Entry | None = None
         if obj is not None:
             obj.setdefault("metadata", {})["resourceVersion"] = str(self._rv)
-            data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+            data = jsoncodec.dumps(obj)
             fields = self.field_indexer(resource, obj) if self.field_indexer else {}
             entry = Entry(self._rv, data, _labels(obj), fields)
         pending = _Pending(key, self._rv, entry, old, asyncio.get_running_loop().create_future())
         # a deletion event carries the deleted object at the deletion's resourceVersion
         if entry is None and old is not None:
-            gone = json.loads(old.data)
+            gone = jsoncodec.loads(old.data)
             gone.setdefault("metadata", {})["resourceVersion"] = str(self._rv)
-            pending.old = Entry(self._rv, json.dumps(gone, separators=(",", ":")).encode(),
+            pending.old = Entry(self._rv, jsoncodec.dumps(gone),
                                 old.labels, old.fields)
         self._overlay[key] = pending
         self._batch.append(pending)

@@ -152,3 +152,49 @@ def test_watch_initial_events_and_bookmark(cluster, namespace):
     # resourceVersion "0": current state first, then nothing more within the timeout
     events = _stream_lines(cluster, base + "?watch=1&resourceVersion=0&timeoutSeconds=1")
     assert sorted(e["object"]["metadata"]["name"] for e in events) == ["a", "b"]
+
+
+def test_eviction_respects_the_disruption_budget(cluster, namespace):
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"app": "db"}},
+           "spec": {"containers": [{"name": "c", "image": "redis"}]}}
+    assert cluster.request("POST", pods, pod)[0] == 201
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "db"},
+           "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}}
+    pdbs = f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets"
+    assert cluster.request("POST", pdbs, pdb)[0] == 201
+    # make the pod look running (status subresource) so the budget applies to it
+    cluster.request("PATCH", pods + "/p/status", {"status": {"phase": "Running"}},
+                    content_type="application/merge-patch+json")
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p"}}
+    code, body = cluster.request("POST", pods + "/p/eviction", eviction)
+    assert code == 429 and body["reason"] == "TooManyRequests", body
+    assert "would violate the pod's disruption budget" in body["message"]
+    assert cluster.request("GET", pods + "/p")[0] == 200
+    cluster.request("PATCH", pdbs + "/db/status",
+                    {"status": {"disruptionsAllowed": 1, "observedGeneration": 1,
+                                "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}},
+                    content_type="application/merge-patch+json")
+    code, body = cluster.request("POST", pods + "/p/eviction", eviction)
+    assert code == 201, body
+    assert cluster.request("GET", pods + "/p")[0] == 404
+    _, budget = cluster.request("GET", pdbs + "/db")
+    assert budget["status"]["disruptionsAllowed"] == 0 and "p" in budget["status"]["disruptedPods"]
+
+
+def test_replication_controller_scale_subresource(cluster, namespace):
+    rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "rc"},
+          "spec": {"replicas": 1, "selector": {"app": "rc"},
+                   "template": {"metadata": {"labels": {"app": "rc"}},
+                                "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
+    base = f"/api/v1/namespaces/{namespace}/replicationcontrollers"
+    assert cluster.request("POST", base, rc)[0] == 201
+    out = cluster.kubectl("-n", namespace, "scale", "rc", "rc", "--replicas=4").stdout
+    assert out == "replicationcontroller/rc scaled\n"
+    code, scale = cluster.request("GET", base + "/rc/scale")
+    assert code == 200 and scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
+    assert scale["spec"]["replicas"] == 4 and scale["status"]["selector"] == "app=rc"
+    code, body = cluster.request("PUT", base + "/rc/scale",
+                                 {"apiVersion": "autoscaling/v1", "kind": "Scale",
+                                  "metadata": {"name": "rc"}, "spec": {"replicas": -1}})
+    assert code == 422 and body["details"]["causes"][0]["field"] == "spec.replicas"
