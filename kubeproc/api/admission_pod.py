@@ -8,6 +8,7 @@ Functions mutate the (already defaulted) pod they are given.
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 from typing import Any, Mapping
@@ -40,7 +41,15 @@ def parse_quantity(value: Any) -> Fraction:
         return Fraction(0)
     if isinstance(value, (int, float)):
         return Fraction(value)
-    match = _QUANTITY.match(str(value).strip())
+    if type(value) is str:
+        return _parse_str(value)
+    return _parse_str.__wrapped__(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_str(value: str) -> Fraction:
+    # Requests and limits repeat across pods; the (immutable) value is cached per string.
+    match = _QUANTITY.match(value.strip())
     if not match:
         return Fraction(0)
     number, suffix = match.groups()

@@ -57,7 +57,44 @@ def apply_defaults(obj: dict[str, Any]) -> dict[str, Any]:
 
     Dispatches on apiVersion + kind. Never mutates the argument.
     """
-    result = copy.deepcopy(obj)
+    result = json_deepcopy(obj)
     if isinstance(result, dict):
         default_in_place(result)
     return result
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def json_deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """copy.deepcopy, fast for plain dict/list/scalar trees (what decoded JSON is).
+
+    Same result as copy.deepcopy, shared and cyclic references included (one memo);
+    anything but a plain dict, list or JSON scalar is handed to copy.deepcopy itself.
+    """
+    if memo is None:
+        memo = {}
+    t = type(value)
+    if t in _ATOMS:
+        return value  # immutable: deepcopy returns it as is
+    if t is dict:
+        done = memo.get(id(value))
+        if done is not None:
+            return done
+        out: dict[Any, Any] = {}
+        memo[id(value)] = out
+        for k, v in value.items():
+            if type(k) is not str:
+                k = copy.deepcopy(k, memo)
+            out[k] = v if type(v) in _ATOMS else json_deepcopy(v, memo)
+        return out
+    if t is list:
+        done = memo.get(id(value))
+        if done is not None:
+            return done
+        items: list[Any] = []
+        memo[id(value)] = items
+        for v in value:
+            items.append(v if type(v) in _ATOMS else json_deepcopy(v, memo))
+        return items
+    return copy.deepcopy(value, memo)

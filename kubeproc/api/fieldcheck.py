@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from typing import Any
 
@@ -43,6 +44,23 @@ def _deref(node: dict[str, Any] | None) -> tuple[dict[str, Any], str | None]:
     return node or {}, name
 
 
+# _deref and _free_form of schema nodes, by node. Only nodes of schema.definitions() (which
+# live for the process) are looked up here; the entry holds the node, so its id stays unique.
+_derefs: dict[int, tuple[Any, dict[str, Any], str | None, bool]] = {}
+_NO_SCHEMA: dict[str, Any] = {}
+
+
+def _deref_cached(node: dict[str, Any] | None) -> tuple[dict[str, Any], str | None, bool]:
+    """(_deref(node), _free_form of the schema) for a node of the loaded definitions."""
+    entry = _derefs.get(id(node))
+    if entry is None or entry[0] is not node:
+        if len(_derefs) >= 1 << 15:  # bounded, should the definitions ever be rebuilt
+            _derefs.clear()
+        s, name = _deref(node)
+        entry = _derefs[id(node)] = (node, s, name, bool(s) and _free_form(s))
+    return entry[1], entry[2], entry[3]
+
+
 def _free_form(s: dict[str, Any]) -> bool:
     # RawExtension, FieldsV1, JSON: objects with no declared shape take anything.
     return bool(s.get("x-kubernetes-preserve-unknown-fields")) or (
@@ -66,8 +84,8 @@ def unknown_fields(def_name: str, obj: dict[str, Any]) -> list[str]:
 
 
 def _walk_unknown(node: dict[str, Any] | None, value: Any, path: str, out: list[str]) -> None:
-    s, _ = _deref(node)
-    if not s or _free_form(s):
+    s, _, free = _deref_cached(node)
+    if not s or free:
         return
     if isinstance(value, dict):
         props = s.get("properties")
@@ -186,7 +204,9 @@ class _Ctx:
     def __init__(self) -> None:
         self.causes: list[Cause] = []
 
-    def add(self, struct: str, go_path: str, path: str, value: Any, go_type: str, number_text: bool) -> None:
+    def add(self, struct: str, go_path: str, path: str, value: Any, node: dict[str, Any],
+            number_text: bool, go_type: str = "") -> None:
+        go_type = go_type or _go_type(node)  # worked out only for an error: most values are fine
         kind = _json_kind(value)
         if number_text:
             kind = f"number {json.dumps(value)}"
@@ -198,30 +218,35 @@ def type_errors(def_name: str, obj: dict[str, Any]) -> list[Cause]:
     """Causes for values whose JSON type does not fit the schema (the request is a 400)."""
     ctx = _Ctx()
     top = def_name.rsplit(".", 1)[-1]
-    _walk_types(ctx, {"$ref": "#/definitions/" + def_name}, obj, top, "", "")
+    _walk_types(ctx, _root_node(def_name), obj, top, "", "")
     return ctx.causes
+
+
+@functools.lru_cache(maxsize=None)
+def _root_node(def_name: str) -> dict[str, Any]:
+    # one node per kind, kept for the process (the _deref cache relies on that)
+    return {"$ref": "#/definitions/" + def_name}
 
 
 def _walk_types(ctx: _Ctx, node: dict[str, Any], value: Any, struct: str, go_path: str,
                 path: str) -> None:
     if value is None:
         return  # null decodes as the zero value
-    s, name = _deref(node)
+    s, name, free = _deref_cached(node)
     if name == _QUANTITY:
         if not quantity.is_quantity(value):
             ctx.causes.append(Cause("FieldValueInvalid", quantity.QUANTITY_REGEX_MSG, path))
         return
     if name == _INT_OR_STRING:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            ctx.add(struct, go_path, path, value, "intstr.IntOrString", False)
+            ctx.add(struct, go_path, path, value, node, False, "intstr.IntOrString")
         return
-    if not s or _free_form(s):
+    if not s or free:
         return
     t = s.get("type")
-    go_type = _go_type(node)
     if t == "object" or "properties" in s:
         if not isinstance(value, dict):
-            ctx.add(struct, go_path, path, value, go_type, False)
+            ctx.add(struct, go_path, path, value, node, False)
             return
         props = s.get("properties") or {}
         addl = s.get("additionalProperties")
@@ -235,30 +260,30 @@ def _walk_types(ctx: _Ctx, node: dict[str, Any], value: Any, struct: str, go_pat
         return
     if t == "array":
         if not isinstance(value, list):
-            ctx.add(struct, go_path, path, value, go_type, False)
+            ctx.add(struct, go_path, path, value, node, False)
             return
         for i, item in enumerate(value):
-            _walk_types(ctx, s.get("items") or {}, item, struct, go_path, f"{path}[{i}]")
+            _walk_types(ctx, s.get("items") or _NO_SCHEMA, item, struct, go_path, f"{path}[{i}]")
         return
     if t == "integer":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            ctx.add(struct, go_path, path, value, go_type, False)
+            ctx.add(struct, go_path, path, value, node, False)
             return
         lo, hi = _INT_RANGES.get(s.get("format") or "int64", _INT_RANGES["int64"])
         if isinstance(value, float) or not lo <= value <= hi:
-            ctx.add(struct, go_path, path, value, go_type, True)
+            ctx.add(struct, go_path, path, value, node, True)
         return
     if t == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            ctx.add(struct, go_path, path, value, go_type, False)
+            ctx.add(struct, go_path, path, value, node, False)
         return
     if t == "boolean":
         if not isinstance(value, bool):
-            ctx.add(struct, go_path, path, value, go_type, False)
+            ctx.add(struct, go_path, path, value, node, False)
         return
     if t == "string":
         if not isinstance(value, str):
-            ctx.add(struct, go_path, path, value, go_type, False)
+            ctx.add(struct, go_path, path, value, node, False)
         elif s.get("format") == "byte":
             err = _base64_error(value)
             if err:

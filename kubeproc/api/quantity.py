@@ -7,6 +7,7 @@ canonical form of the suffix family they were written in (binary, decimal SI, ex
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from fractions import Fraction
@@ -36,7 +37,16 @@ class QuantityError(ValueError):
         super().__init__(QUANTITY_REGEX_MSG)
 
 
+# The forms nearly every manifest uses ("2", "500m", "16Mi", "1Gi"): an unsigned integer and
+# a suffix. Their value is an integer times a power of 1024 or 10 (never finer than nano),
+# so they need neither Fraction(str) nor nano rounding.
+_SIMPLE = re.compile(r"([0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)")
+_CACHE_SIZE = 4096
+
+
 def _parse(value: str | int | float) -> tuple[Fraction, str]:
+    if type(value) is str:
+        return _parse_str(value)
     if isinstance(value, bool):
         raise QuantityError()
     if isinstance(value, int):
@@ -46,7 +56,25 @@ def _parse(value: str | int | float) -> tuple[Fraction, str]:
         return _round_nano(Fraction(repr(value))), DECIMAL_SI
     if not isinstance(value, str):
         raise QuantityError()
+    return _parse_str.__wrapped__(value)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _parse_str(value: str) -> tuple[Fraction, str]:
+    # Quantities repeat across objects; the result (immutable) is cached per string.
     s = value.strip()
+    simple = _SIMPLE.fullmatch(s)
+    if simple:
+        n, suffix = int(simple.group(1)), simple.group(2)
+        if suffix in _BINARY:
+            return Fraction(n * 1024 ** _BINARY[suffix]), BINARY_SI
+        exp = _DECIMAL[suffix]
+        return (Fraction(n * 10**exp) if exp >= 0 else Fraction(n, 10**-exp)), DECIMAL_SI
+    return _parse_general(s)
+
+
+def _parse_general(s: str) -> tuple[Fraction, str]:
+    """Any stripped quantity string, through Fraction (the reference for _SIMPLE forms)."""
     m = _NUMBER.match(s)
     if not m or not s:
         raise QuantityError()
@@ -106,6 +134,17 @@ def _decimal_canonical(v: Fraction, exponent_form: bool) -> str:
 
 def format_quantity(value: str | int | float) -> str:
     """Canonical string of a quantity (Quantity.String()): "1000" -> "1k", "1.5Gi" -> "1536Mi"."""
+    if type(value) is str:
+        return _format_str(value)
+    return _format(value)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _format_str(value: str) -> str:
+    return _format(value)
+
+
+def _format(value: str | int | float) -> str:
     v, fmt = _parse(value)
     if fmt == BINARY_SI and v.denominator == 1 and abs(v) >= 1024:
         sign = "-" if v < 0 else ""

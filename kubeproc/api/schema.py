@@ -47,9 +47,13 @@ def _normalise(node: Any, ref_prefix: str) -> Any:
     return out
 
 
-@functools.lru_cache(maxsize=2)
 def definitions(ref_prefix: str = "#/definitions/") -> dict[str, dict[str, Any]]:
     """All definitions by name, refs rewritten to `ref_prefix`. Treat as read-only."""
+    return _definitions(ref_prefix)
+
+
+@functools.lru_cache(maxsize=2)
+def _definitions(ref_prefix: str) -> dict[str, dict[str, Any]]:
     with open(os.path.join(_schema_dir(), "_definitions.json"), encoding="utf-8") as f:
         raw = json.load(f)["$defs"]
     defs = {name: _normalise(schema, ref_prefix) for name, schema in raw.items()}

@@ -195,14 +195,55 @@ class FieldSelector:
         return {t[0] for t in self.terms}
 
 
+def _split_field_terms(text: str) -> list[str]:
+    # fields/selector.go splitTerms: commas split terms unless escaped with a backslash
+    terms, start, in_slash = [], 0, False
+    for i, ch in enumerate(text):
+        if in_slash:
+            in_slash = False
+        elif ch == "\\":
+            in_slash = True
+        elif ch == ",":
+            terms.append(text[start:i])
+            start = i + 1
+    terms.append(text[start:])
+    return terms
+
+
+def _unescape_field_value(value: str) -> str:
+    # fields/selector.go UnescapeValue: only \\, \, and \= are escapes; bare , and = are errors
+    out, in_slash = [], False
+    for ch in value:
+        if in_slash:
+            if ch not in "\\,=":
+                raise errors.BadRequest(
+                    f"invalid field selector: invalid escape sequence: \\{ch}")
+            out.append(ch)
+            in_slash = False
+        elif ch == "\\":
+            in_slash = True
+        elif ch in ",=":
+            raise errors.BadRequest(
+                f"invalid field selector: unescaped character in value: {ch}")
+        else:
+            out.append(ch)
+    if in_slash:
+        raise errors.BadRequest("invalid field selector: invalid escape sequence: \\")
+    return "".join(out)
+
+
 def parse_field_selector(text: str | None) -> FieldSelector:
+    """`metadata.name=x,status.phase!=Running` (fields.ParseSelector); values may escape , = \\."""
     if not text or not text.strip():
         return FieldSelector()
     terms = []
-    for part in text.split(","):
-        part = part.strip()
-        m = re.match(r"^([^=!]+?)\s*(==|=|!=)\s*(.*)$", part)
+    for part in _split_field_terms(text):
+        if not part.strip():
+            continue  # parseSelector skips empty terms
+        # splitTerm: the leftmost operator wins; at one position != and == before =
+        m = re.match(r"^(.*?)(!=|==|=)(.*)$", part, re.S)
         if not m:
             raise errors.BadRequest(f"invalid selector: '{text}'; can't understand '{part}'")
-        terms.append((m.group(1), "!=" if m.group(2) == "!=" else "=", m.group(3)))
+        value = _unescape_field_value(m.group(3).strip())
+        terms.append((m.group(1).strip(), "!=" if m.group(2) == "!=" else "=", value))
     return FieldSelector(tuple(terms))

@@ -30,7 +30,11 @@ class WorkQueue:
 
     def add_after(self, key: Hashable, delay: float) -> None:
         loop = asyncio.get_running_loop()
-        handle = loop.call_later(delay, self.add, key)
+
+        def fire() -> None:
+            self._timers.discard(handle)  # fired timers must not pile up in the set
+            self.add(key)
+        handle = loop.call_later(delay, fire)
         self._timers.add(handle)
 
     async def get(self) -> Hashable:

@@ -99,9 +99,10 @@ def default_and_validate(resource: Resource, obj: dict[str, Any], old: dict[str,
                          create: bool, skip_validation: bool = False) -> dict[str, Any]:
     from kubeproc.api import admission, defaults, validation
 
-    obj = defaults.apply_defaults(obj)
-    if create:
+    if create:  # admission defaults the object itself, before and after its mutations
         obj = admission.admit_defaults(obj, now=objectmeta.now_rfc3339())
+    else:
+        obj = defaults.apply_defaults(obj)
     if skip_validation:  # binding: upstream's BindingREST checks only the target
         return obj
     causes = validation.validate(resource, obj, old)

@@ -177,9 +177,7 @@ class Registry:
         old = current.obj()
         want_rv = obj["metadata"].get("resourceVersion")
         if want_rv and want_rv != old["metadata"].get("resourceVersion"):
-            raise errors.Conflict.of(resource.plural, resource.group, name,
-                                     "the object has been modified; please apply your changes "
-                                     "to the latest version and try again")
+            raise stale(resource, name)
         return await self._commit_update(resource, namespace, old, obj, opts), False
 
     async def patch_with(self, resource: Resource, namespace: str, name: str, mutate,
@@ -197,9 +195,7 @@ class Registry:
         new = checks.decoded_object(resource, new, namespace, opts, name=name)
         want_rv = new["metadata"].get("resourceVersion")
         if want_rv and want_rv != old["metadata"].get("resourceVersion"):
-            raise errors.Conflict.of(resource.plural, resource.group, name,
-                                     "the object has been modified; please apply your changes "
-                                     "to the latest version and try again")
+            raise stale(resource, name)
         return await self._commit_update(resource, namespace, old, new, opts), False
 
     async def _commit_update(self, resource: Resource, namespace: str, old: dict[str, Any],
@@ -297,6 +293,13 @@ class WatchStream:
 
     def close(self) -> None:
         self.watcher.close()
+
+
+def stale(resource: Resource, name: str) -> errors.Conflict:
+    """The 409 for a write based on an old resourceVersion (storage.NewResourceVersionConflictsError)."""
+    return errors.Conflict.of(resource.plural, resource.group, name,
+                              "the object has been modified; please apply your changes to the "
+                              "latest version and try again")
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:

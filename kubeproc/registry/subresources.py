@@ -13,7 +13,7 @@ from typing import Any
 from kubeproc.api import errors, resources, selectors
 from kubeproc.api.resources import Resource
 from kubeproc.registry import patching
-from kubeproc.registry.registry import Registry, WriteOptions
+from kubeproc.registry.registry import Registry, WriteOptions, stale
 
 _PDB = resources.by_kind("policy", "PodDisruptionBudget")
 _POD = resources.by_kind("", "Pod")
@@ -63,9 +63,7 @@ async def update_scale(reg: Registry, resource: Resource, namespace: str, name: 
 
     def mutate(old: dict[str, Any]) -> dict[str, Any]:
         if want_rv and want_rv != old["metadata"].get("resourceVersion"):
-            raise errors.Conflict.of(resource.plural, resource.group, name,
-                                     "the object has been modified; please apply your changes "
-                                     "to the latest version and try again")
+            raise stale(resource, name)
         old.setdefault("spec", {})["replicas"] = replicas
         return old
     obj, _ = await reg.patch_with(resource, namespace, name, mutate, opts)

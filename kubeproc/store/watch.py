@@ -10,12 +10,13 @@ following k8s.io/apiserver/pkg/storage/cacher (watchCacheEvent filtering).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kubeproc.api import errors
+from kubeproc.api import errors, jsoncodec
 
 if TYPE_CHECKING:
     from kubeproc.store.store import Entry
@@ -75,12 +76,20 @@ class Watcher:
         if now:
             return "ADDED", ev.entry
         if before:
-            return "DELETED", ev.entry
+            # cacher convertToWatchEvent: the object as it last matched, at this event's rv
+            assert ev.old is not None
+            return "DELETED", _at_rv(ev.old, ev.rv)
         return None
 
     def close(self) -> None:
         self._hub.unsubscribe(self)
         self.queue.put_nowait(None)
+
+
+def _at_rv(entry: "Entry", rv: int) -> "Entry":
+    obj = jsoncodec.loads(entry.data)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(rv)
+    return dataclasses.replace(entry, rv=rv, data=jsoncodec.dumps(obj))
 
 
 class AllWatcher:

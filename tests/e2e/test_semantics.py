@@ -70,7 +70,7 @@ def test_delete_preconditions_and_dry_run(cluster, namespace):
     base = f"/api/v1/namespaces/{namespace}/configmaps"
     _, obj = cluster.request("POST", base, _cm("pre"))
     code, body = cluster.request("DELETE", base + "/pre", {"preconditions": {"uid": "not-the-uid"}})
-    assert code == 409 and "Precondition failed: UID in precondition: not-the-uid" in body["message"]
+    assert code == 409 and "the UID in the precondition (not-the-uid) does not match" in body["message"]
     code, body = cluster.request("DELETE", base + "/pre?dryRun=All")
     assert code == 200
     assert cluster.request("GET", base + "/pre")[0] == 200

@@ -1,11 +1,12 @@
 """Garbage collection decisions over the owner graph: pure, no I/O.
 
-Ports the rules of pkg/controller/garbagecollector/garbagecollector.go: an object whose owners
-are all gone is deleted (attemptToDeleteItem), dangling owner references are removed when some
-owners remain, an owner deleted with `orphan` releases its dependents before the finalizer goes
-(attemptToOrphan), and one deleted in the foreground deletes its dependents and keeps its
-`foregroundDeletion` finalizer while a blocking dependent (blockOwnerDeletion) exists
-(processDeletingDependentsItem).
+Ports the rules of pkg/controller/garbagecollector/garbagecollector.go: owner references are
+classified as solid, dangling or waiting (owner foreground-deleting) (classifyReferences); an
+object with no solid owner is deleted (attemptToDeleteItem), references to gone or waiting
+owners are removed while a solid owner remains, an owner deleted with `orphan` releases its
+dependents before the finalizer goes (attemptToOrphan), and one deleted in the foreground
+attempts each dependent and keeps its `foregroundDeletion` finalizer while a blocking dependent
+(blockOwnerDeletion) exists (processDeletingDependentsItem).
 """
 
 from __future__ import annotations
@@ -92,6 +93,42 @@ def _propagation_for(graph: Graph, node: Node) -> str:
     return "Foreground" if graph.dependents_of(node.uid) else "Background"
 
 
+def _waiting(owner: Node) -> bool:
+    # classifyReferences: an owner being deleted with foregroundDeletion waits for its dependents
+    return owner.deleting and FOREGROUND in owner.finalizers
+
+
+def _plan_dependent(graph: Graph, node: Node) -> list[Action]:
+    """attemptToDeleteItem for an object that is not being deleted and has owners."""
+    solid: list[str] = []
+    dangling: list[str] = []
+    waiting: list[str] = []
+    for ref in node.owners:
+        owner = graph.nodes.get(ref.uid)
+        if owner is not None and owner.namespace and not node.namespace:
+            # isDangling: a cluster-scoped object cannot have a namespaced owner; upstream
+            # leaves it alone (namespacedOwnerOfClusterScopedObjectErr) instead of deleting it
+            return []
+        if not graph.owner_present(node, ref):
+            dangling.append(ref.uid)
+        elif _waiting(graph.nodes[ref.uid]):
+            waiting.append(ref.uid)
+        else:
+            solid.append(ref.uid)
+    if solid:
+        # a live owner keeps the object; references to gone or foreground-deleting owners are
+        # dropped so those owners are not stuck behind it
+        return [RemoveOwnerRefs(node, tuple(dangling + waiting))] if dangling or waiting else []
+    if waiting and graph.dependents_of(node.uid):
+        return [Delete(node, "Foreground")]
+    # no solid owner: honour a propagation finalizer already on the object
+    if ORPHAN in node.finalizers:
+        return [Delete(node, "Orphan")]
+    if FOREGROUND in node.finalizers:
+        return [Delete(node, "Foreground")]
+    return [Delete(node, "Background")]
+
+
 def plan(graph: Graph, uid: str) -> list[Action]:
     node = graph.nodes.get(uid)
     if node is None:
@@ -103,20 +140,16 @@ def plan(graph: Graph, uid: str) -> list[Action]:
         return [RemoveFinalizer(node, ORPHAN)]
     actions: list[Action] = []
     if node.deleting and FOREGROUND in node.finalizers:
-        deps = graph.dependents_of(uid)
-        actions += [Delete(d, _propagation_for(graph, d)) for d in deps if not d.deleting]
-        blocking = [d for d in deps
+        # processDeletingDependentsItem + graph_builder processTransitions: every dependent is
+        # attempted (deleted, or released if another owner still holds it)
+        for d in graph.dependents_of(uid):
+            if not d.deleting:
+                actions += _plan_dependent(graph, d)
+        blocking = [d for d in graph.dependents_of(uid)
                     if any(o.uid == uid and o.block for o in d.owners)]
         if not blocking:
             actions.append(RemoveFinalizer(node, FOREGROUND))
         return actions
     if node.owners and not node.deleting:
-        absent = [o for o in node.owners if not graph.owner_present(node, o)]
-        if len(absent) == len(node.owners):
-            return [Delete(node, "Background")]
-        if absent:
-            return [RemoveOwnerRefs(node, tuple(o.uid for o in absent))]
-        owners = [graph.nodes[o.uid] for o in node.owners]
-        if all(o.deleting and FOREGROUND in o.finalizers for o in owners):
-            return [Delete(node, _propagation_for(graph, node))]
+        return _plan_dependent(graph, node)
     return actions

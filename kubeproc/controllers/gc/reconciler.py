@@ -14,6 +14,7 @@ from kubeproc.api.resources import Resource
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers.gc.plan import (Delete, Graph, Node, OwnerRef, RemoveFinalizer,
                                           RemoveOwnerRefs, plan)
+from kubeproc.machinery import runner
 from kubeproc.machinery.queue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -67,19 +68,11 @@ class GarbageCollector:
             self._observe(ev.resource, ev.obj, deleted=ev.type == "DELETED")
 
     async def _work(self) -> None:
-        while True:
-            uid = await self.queue.get()
-            try:
-                for action in plan(self.graph, str(uid)):
-                    await self._act(action)
-                self.queue.forget(uid)
-            except errors.NotFound:
-                self.queue.forget(uid)
-            except errors.StatusError as exc:
-                log.debug("gc: retrying %s: %s", uid, exc)
-                self.queue.retry(uid)
-            finally:
-                self.queue.done(uid)
+        await runner.work(self.queue, self._reconcile, "garbage-collector")
+
+    async def _reconcile(self, uid) -> None:
+        for action in plan(self.graph, str(uid)):
+            await self._act(action)
 
     async def _act(self, action) -> None:
         node = action.node

@@ -13,6 +13,7 @@ from typing import Any
 from kubeproc.api import errors, resources
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers.namespace.plan import FINALIZER, DeleteContent, Finalize, plan
+from kubeproc.machinery import runner
 from kubeproc.machinery.queue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -44,18 +45,9 @@ class NamespaceController:
                 self.queue.add(ev.obj["metadata"].get("namespace", ""))
 
     async def _work(self) -> None:
-        while True:
-            name = await self.queue.get()
-            try:
-                await self._reconcile(str(name))
-                self.queue.forget(name)
-            except errors.StatusError as exc:
-                log.debug("namespace %s: retry: %s", name, exc)
-                self.queue.retry(name)
-            finally:
-                self.queue.done(name)
+        await runner.work(self.queue, self._reconcile, "namespace-controller")
 
-    async def _reconcile(self, name: str) -> None:
+    async def _reconcile(self, name) -> None:
         assert _NS is not None and _SA is not None
         ns = self.client.get(_NS, "", name)
         if ns is None:

@@ -18,7 +18,8 @@ from kubeproc.registry.patch import typed
 from kubeproc.registry.patch.fieldset import FieldSet, Path, go_json, path_string
 from kubeproc.registry.patch.managed import (
     Managers, VersionedSet, cap_update_managers, conflict_error, decode_managed_fields,
-    encode_managed_fields, field_path, is_reset, managed_of, manager_id, strip_meta)
+    encode_managed_fields, field_path, is_reset, managed_of, manager_id, strip_meta,
+    strip_meta_fields)
 
 _CURRENT_OPERATION = "current-operation"
 _BEFORE_FIRST_APPLY = "before-first-apply"
@@ -52,7 +53,9 @@ class _Updater:
                workflow: str, force: bool) -> typed.Comparison:
         """merge.Updater.update: others lose changed fields (or it is a conflict)."""
         cmp = typed.compare(old, new, self.root)
-        changed = self.filter(cmp.modified.union(cmp.added))
+        if all(mid == workflow for mid in managers):
+            return cmp  # nobody else owns anything: no conflicts, nothing to take away
+        changed = self.filter(cmp.changed)
         removed = self.filter(cmp.removed)
         conflicts: dict[str, FieldSet] = {}
         for mid, vs in managers.items():
@@ -68,7 +71,8 @@ class _Updater:
             if mid == workflow:
                 continue
             vs = managers[mid]
-            rest = vs.fields.difference(conflicts.get(mid, FieldSet())).difference(removed)
+            rest = vs.fields.difference(conflicts.get(mid, FieldSet()))
+            rest.discard(removed)  # `rest` is a new set: no second copy
             if rest.empty():
                 del managers[mid]
             else:
@@ -80,8 +84,14 @@ class _Updater:
         """merge.Updater.Update: the writer owns what it added or modified."""
         cmp = self.update(old, new, managers, manager, True)
         prev = managers.get(manager)
-        s = (prev.fields if prev else FieldSet()).difference(cmp.removed)
-        s = self.filter(s.union(cmp.modified).union(cmp.added))
+        # `s` is a new set either way (cmp is ours), so the filter may work in place.
+        if prev:
+            s = prev.fields.difference(cmp.removed)
+            s.absorb(cmp.changed)
+        else:
+            s = cmp.changed
+        if not self.ignore.empty():
+            s.discard_recursive(self.ignore)
         if s.empty():
             managers.pop(manager, None)
         else:
@@ -173,8 +183,12 @@ def update_managed_fields(old: dict[str, Any] | None, new: dict[str, Any], manag
         # internal/skipnonapplied.go: an existing object without managedFields stays untracked.
         if not managers and old is not None and (old.get("metadata") or {}).get("uid"):
             return []
+        if old is None and not managers:
+            return _created_entries(new, manager, operation, def_name, now, api_version,
+                                    subresource, _reset_set(reset_fields))
         updater = _Updater(typed.root_type(def_name), api_version, _reset_set(reset_fields))
-        base = _without_managed_fields(old) if old is not None else typed.zero_object(def_name)
+        base = (_without_managed_fields(old) if old is not None
+                else typed.shared_zero_object(def_name))
         updater.apply_update(base, _without_managed_fields(new), managers, _CURRENT_OPERATION)
         strip_meta(managers)
         # internal/managedfieldsupdater.go: fold the operation into the manager's entry.
@@ -189,6 +203,26 @@ def update_managed_fields(old: dict[str, Any] | None, new: dict[str, Any], manag
         return encode_managed_fields(managers, times)
     except typed.SchemaError:
         return []
+
+
+def _created_entries(new: dict[str, Any], manager: str, operation: str, def_name: str,
+                     now: str, api_version: str, subresource: str, reset: FieldSet
+                     ) -> list[dict[str, Any]]:
+    """update_managed_fields for a create that sends no managedFields (the common write).
+
+    What the general path computes, without its bookkeeping: the writer alone owns what
+    the object adds to or changes in the empty object of its kind, less the reset fields
+    and the fields strip_meta drops. Sets built here are ours, so they are pruned in place.
+    """
+    fields = typed.compare(typed.shared_zero_object(def_name), _without_managed_fields(new),
+                           typed.root_type(def_name)).changed
+    if not reset.empty():
+        fields.discard_recursive(reset)
+    strip_meta_fields(fields)
+    if fields.empty():
+        return []
+    mid = manager_id(manager, operation, api_version, subresource)
+    return encode_managed_fields({mid: VersionedSet(fields, api_version, False)}, {mid: now})
 
 
 def server_side_apply(live: dict[str, Any] | None, applied: dict[str, Any], manager: str,
@@ -247,7 +281,7 @@ def _apply_once(updater: _Updater, live: dict[str, Any] | None, live_obj: dict[s
         raise errors.BadRequest(f"failed to decode managed fields: {e}") from e
     if not managers and live_obj:
         # internal/skipnonapplied.go Apply: existing fields go to "before-first-apply".
-        updater.apply_update(typed.zero_object(def_name), live_obj, managers,
+        updater.apply_update(typed.shared_zero_object(def_name), live_obj, managers,
                              manager_id(_BEFORE_FIRST_APPLY, "Update", updater.version))
         for m in managers:
             times[m] = now
@@ -275,8 +309,7 @@ def _allowed_from_last_applied(updater: _Updater, live: dict[str, Any],
     if not isinstance(last, dict) or last.get("apiVersion") != api_version:
         return None
     cmp = typed.compare(last, live, updater.root)
-    return (typed.to_field_set(last, updater.root).difference(cmp.modified)
-            .difference(cmp.added).difference(cmp.removed))
+    return typed.to_field_set(last, updater.root).difference(cmp.changed).difference(cmp.removed)
 
 
 def _sync_last_applied(new: dict[str, Any], applied: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+import operator
 from typing import Any, Iterator
 
 
@@ -19,23 +19,71 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-@dataclass(frozen=True)
-class PathElement:
-    """One step of a field path. `payload` is the name, key fields, value or index."""
+_INTERN_LIMIT = 1 << 16  # bound the element caches (field names come from user data)
+_fields: dict[str, "PathElement"] = {}
+_keys: dict[tuple[tuple[str, Any], ...], "PathElement"] = {}
+_parsed: dict[str, "PathElement"] = {}
 
+
+class PathElement:
+    """One step of a field path. `payload` is the name, key fields, value or index.
+
+    Immutable; equal (and hashing alike) when kind and canonical text are. Elements are
+    compared and hashed millions of times, so the hash is computed once and field and key
+    elements are interned.
+    """
+
+    __slots__ = ("kind", "canon", "payload", "_hash", "_serialized")
     kind: str  # "f", "k", "v" or "i"
     canon: str
-    payload: Any = field(compare=False, hash=False)
+    payload: Any
+
+    def __init__(self, kind: str, canon: str, payload: Any = None) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "canon", canon)
+        object.__setattr__(self, "payload", payload)
+        object.__setattr__(self, "_hash", hash((kind, canon)))
+        object.__setattr__(self, "_serialized", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, PathElement):
+            return NotImplemented
+        return self._hash == other._hash and self.kind == other.kind and self.canon == other.canon
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"PathElement(kind={self.kind!r}, canon={self.canon!r}, payload={self.payload!r})"
 
     @staticmethod
     def field(name: str) -> "PathElement":
-        return PathElement("f", name, name)
+        pe = _fields.get(name)
+        if pe is None:
+            if len(_fields) >= _INTERN_LIMIT:
+                _fields.clear()
+            pe = _fields[name] = PathElement("f", name, name)
+        return pe
 
     @staticmethod
     def key(fields: dict[str, Any]) -> "PathElement":
         # fieldpath KeyByFields: key fields are kept sorted by name
         pairs = tuple(sorted(fields.items()))
-        return PathElement("k", canonical([[k, v] for k, v in pairs]), pairs)
+        # Interned only for str/int values: 1, 1.0 and True (or 0.0 and -0.0) are equal in
+        # Python but not in JSON, so other values always get their own canonical text.
+        if not all(type(v) is str or type(v) is int for _, v in pairs):
+            return PathElement("k", canonical([[k, v] for k, v in pairs]), pairs)
+        pe = _keys.get(pairs)
+        if pe is None:
+            if len(_keys) >= _INTERN_LIMIT:
+                _keys.clear()
+            pe = _keys[pairs] = PathElement("k", canonical([[k, v] for k, v in pairs]), pairs)
+        return pe
 
     @staticmethod
     def value(v: Any) -> "PathElement":
@@ -57,6 +105,13 @@ class PathElement:
 
     def serialize(self) -> str:
         """The FieldsV1 key for this element (fieldpath/serialize-pe.go)."""
+        text = self._serialized
+        if text is None:  # worked out once: interned elements are serialised again and again
+            text = self._serialize()
+            object.__setattr__(self, "_serialized", text)
+        return text
+
+    def _serialize(self) -> str:
         if self.kind == "f":
             return "f:" + self.payload
         if self.kind == "k":
@@ -67,6 +122,15 @@ class PathElement:
 
     @staticmethod
     def deserialize(s: str) -> "PathElement":
+        pe = _parsed.get(s)
+        if pe is None:  # FieldsV1 keys repeat in every stored managedFields entry
+            if len(_parsed) >= _INTERN_LIMIT:
+                _parsed.clear()
+            pe = _parsed[s] = PathElement._deserialize(s)
+        return pe
+
+    @staticmethod
+    def _deserialize(s: str) -> "PathElement":
         if len(s) < 2 or s[1] != ":":
             raise ValueError(f"invalid path element {s!r}")
         kind, rest = s[0], s[2:]
@@ -172,6 +236,21 @@ def compare_elements(a: PathElement, b: PathElement) -> int:
 _sort_key = functools.cmp_to_key(compare_elements)
 
 
+_payload = operator.attrgetter("payload")
+_kind = operator.attrgetter("kind")
+
+
+def sorted_elements(elements: Any) -> list[PathElement]:
+    """Elements in PathElement.Compare order; plain name order when all are field names."""
+    items = list(elements)
+    if len(items) > 1:
+        if set(map(_kind, items)) == {"f"}:
+            items.sort(key=_payload)  # compare_elements on two fields compares the names
+        else:
+            items.sort(key=_sort_key)
+    return items
+
+
 class FieldSet:
     """A set of field paths, stored as a trie (fieldpath.Set). Mutable only via insert."""
 
@@ -248,6 +327,43 @@ class FieldSet:
                 out.children[pe] = sub
         return out
 
+    # In-place forms of difference / recursive_difference, for a set the caller built and
+    # shares with nothing: they avoid copying the subtrees `other` does not touch.
+    def discard(self, other: "FieldSet") -> None:
+        """Make self what self.difference(other) returns."""
+        self.members -= other.members
+        children = self.children
+        for pe in list(children):
+            child, sub = children[pe], other.children.get(pe)
+            if sub is not None:
+                child.discard(sub)
+            if child.empty():
+                del children[pe]
+
+    def discard_recursive(self, other: "FieldSet") -> None:
+        """Make self what self.recursive_difference(other) returns."""
+        self.members -= other.members
+        children = self.children
+        for pe in list(children):
+            if pe in other.members:
+                del children[pe]
+                continue
+            child, sub = children[pe], other.children.get(pe)
+            if sub is not None:
+                child.discard_recursive(sub)
+            if child.empty():
+                del children[pe]
+
+    def absorb(self, other: "FieldSet") -> None:
+        """Make self what self.union(other) returns (other's subtrees are copied, not shared)."""
+        self.members |= other.members
+        for pe, b in other.children.items():
+            a = self.children.get(pe)
+            if a is None:
+                self.children[pe] = b.copy()
+            else:
+                a.absorb(b)
+
     def copy(self) -> "FieldSet":
         out = FieldSet()
         out.members = set(self.members)
@@ -256,9 +372,9 @@ class FieldSet:
 
     def paths(self, prefix: Path = ()) -> Iterator[Path]:
         """All member paths: this level's members in order, then each child (Set.Iterate)."""
-        for pe in sorted(self.members, key=_sort_key):
+        for pe in sorted_elements(self.members):
             yield prefix + (pe,)
-        for pe in sorted(self.children, key=_sort_key):
+        for pe in sorted_elements(self.children):
             yield from self.children[pe].paths(prefix + (pe,))
 
     def __eq__(self, other: object) -> bool:
@@ -276,12 +392,11 @@ class FieldSet:
         out: dict[str, Any] = {}
         if include_self and (self.members or self.children):
             out["."] = {}
-        for pe in sorted(self.members | self.children.keys(), key=_sort_key):
-            child = self.children.get(pe)
-            if child is None:
-                out[pe.serialize()] = {}
-            else:
-                out[pe.serialize()] = child._emit(include_self=pe in self.members)
+        members, children = self.members, self.children
+        for pe in sorted_elements(members | children.keys()):
+            key = "f:" + pe.payload if pe.kind == "f" else pe.serialize()
+            child = children.get(pe)
+            out[key] = {} if child is None else child._emit(include_self=pe in members)
         return out
 
     def to_json(self) -> str:

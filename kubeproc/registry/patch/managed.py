@@ -142,6 +142,11 @@ def strip_meta(managers: Managers) -> None:
             managers[mid] = VersionedSet(rest, vs.api_version, vs.applied)
 
 
+def strip_meta_fields(fields: FieldSet) -> None:
+    """strip_meta for one set the caller owns: drops the never-tracked fields in place."""
+    fields.discard(_STRIP)
+
+
 def managed_of(obj: dict[str, Any] | None) -> list[dict[str, Any]] | None:
     meta = (obj or {}).get("metadata")
     return meta.get("managedFields") if isinstance(meta, dict) else None

@@ -8,6 +8,8 @@ patch-strategy merge + merge key; x-kubernetes-map-type atomic; unknown shapes a
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,17 +42,21 @@ class TypeInfo:
 DEDUCED = TypeInfo("deduced")
 _ATOMIC_LIST = TypeInfo("list", atomic=True, elem=None)
 _DEDUCED_MAP = TypeInfo("map", elem=None)
-_cache: dict[int, TypeInfo] = {}
+_DEDUCED_SCALAR = TypeInfo("scalar")
+_cache: dict[int, tuple[dict[str, Any], TypeInfo]] = {}
 
 
 def type_of(raw: dict[str, Any] | None) -> TypeInfo:
     """Type of an unresolved schema node (kube-openapi schemaconv rules)."""
     if not raw:
         return DEDUCED
-    cached = _cache.get(id(raw))
-    if cached is None:
-        cached = _cache[id(raw)] = _build(raw)
-    return cached
+    # Keyed by node; the entry holds the node so that its id cannot be reused by another.
+    entry = _cache.get(id(raw))
+    if entry is None or entry[0] is not raw:
+        if len(_cache) >= 1 << 15:  # bounded, should the definitions ever be rebuilt
+            _cache.clear()
+        entry = _cache[id(raw)] = (raw, _build(raw))
+    return entry[1]
 
 
 def _ext(raw: dict[str, Any], resolved: dict[str, Any], name: str) -> Any:
@@ -100,7 +106,7 @@ def effective(t: TypeInfo, value: Any) -> TypeInfo:
         return _DEDUCED_MAP
     if isinstance(value, list):
         return _ATOMIC_LIST
-    return TypeInfo("scalar")
+    return _DEDUCED_SCALAR
 
 
 def field_type(t: TypeInfo, key: str) -> tuple[TypeInfo, bool]:
@@ -143,14 +149,16 @@ def item_element(t: TypeInfo, item: Any) -> PathElement:
     return PathElement.value(item)
 
 
-def _is_leaf(t: TypeInfo, *values: Any) -> bool:
+def _is_leaf(t: TypeInfo, a: Any, b: Any) -> bool:
     """Atomic, scalar, or empty-on-both-sides containers are compared/merged as leaves."""
     if t.kind == "scalar" or t.atomic:
         return True
     want = dict if t.kind == "map" else list
-    if any(v is not MISSING and v is not None and not isinstance(v, want) for v in values):
+    a_empty = a is MISSING or a is None
+    b_empty = b is MISSING or b is None
+    if (not a_empty and not isinstance(a, want)) or (not b_empty and not isinstance(b, want)):
         return True  # shape does not match the schema: treat as an opaque value
-    return all(v is MISSING or v is None or len(v) == 0 for v in values)
+    return (a_empty or not a) and (b_empty or not b)
 
 
 # ToFieldSet -----------------------------------------------------------------------------
@@ -212,43 +220,118 @@ def ensure_named_fields_are_members(s: FieldSet, t: TypeInfo) -> FieldSet:
 # Compare --------------------------------------------------------------------------------
 @dataclass
 class Comparison:
-    added: FieldSet
-    modified: FieldSet
+    """typed.Comparison as the updater uses it: added and modified fields together, removed."""
+
+    changed: FieldSet
     removed: FieldSet
 
 
 def compare(lhs: dict[str, Any], rhs: dict[str, Any], t: TypeInfo) -> Comparison:
-    c = Comparison(FieldSet(), FieldSet(), FieldSet())
-    _cmp(lhs, rhs, t, (), c)
-    return c
+    """typed.Compare (compare.go): the tries are built in one walk, node by node."""
+    top_changed, top_removed = FieldSet(), FieldSet()
+    _cmp(lhs, rhs, t, None, top_changed, top_removed)  # type: ignore[arg-type]
+    # The root sits under a placeholder element; the root path itself is never a member.
+    return Comparison(top_changed.children.get(None) or FieldSet(),  # type: ignore[arg-type]
+                      top_removed.children.get(None) or FieldSet())  # type: ignore[arg-type]
 
 
-def _cmp(l: Any, r: Any, t: TypeInfo, path: Path, c: Comparison) -> None:
-    t = effective(t, r if r is not MISSING else l)
-    if _is_leaf(t, l, r):
-        if l is MISSING:
-            c.added.insert(path)
-        elif r is MISSING:
-            c.removed.insert(path)
-        elif canonical(l) != canonical(r):
-            c.modified.insert(path)
+def _differ(l: Any, r: Any) -> bool:
+    """canonical(l) != canonical(r), without serialising decoded JSON (str-keyed maps, lists,
+    strings, ints, bools, null): equal exactly when the JSON text is. Floats and anything
+    else are still compared by their text."""
+    tl = type(l)
+    if tl is not type(r):
+        return canonical(l) != canonical(r)
+    if tl is str or tl is int or tl is bool:
+        return l != r
+    if l is None:
+        return False
+    if tl is list:
+        if len(l) != len(r):
+            return True
+        return any(_differ(a, b) for a, b in zip(l, r))
+    if tl is dict and all(type(k) is str for k in l) and all(type(k) is str for k in r):
+        if l.keys() != r.keys():
+            return True
+        return any(_differ(v, r[k]) for k, v in l.items())
+    return canonical(l) != canonical(r)
+
+
+def _cmp(l: Any, r: Any, t: TypeInfo, pe: PathElement, changed: FieldSet,
+         removed: FieldSet) -> None:
+    # `changed`/`removed` are the nodes of the parent path; this value's path is parent + pe.
+    if l is MISSING:
+        _one_side(r, t, pe, changed)  # all added (most of a create)
         return
+    if r is MISSING:
+        _one_side(l, t, pe, removed)
+        return
+    if t is DEDUCED:
+        t = effective(t, r)
+    if _is_leaf(t, l, r):
+        if _differ(l, r):
+            changed.members.add(pe)
+        return
+    sub_changed, sub_removed = FieldSet(), FieldSet()
     if t.kind == "map":
         lm = l if isinstance(l, dict) else {}
         rm = r if isinstance(r, dict) else {}
-        for key in list(lm) + [k for k in rm if k not in lm]:
-            ft, _ = field_type(t, key)
-            _cmp(lm.get(key, MISSING), rm.get(key, MISSING), ft, path + (PathElement.field(key),), c)
+        props, elem = t.props, t.elem
+        elem_t = type_of(elem) if elem is not None else DEDUCED  # field_type, inlined
+        for key, lv in lm.items():
+            ft = type_of(props[key]) if props and key in props else elem_t
+            _cmp(lv, rm.get(key, MISSING), ft, PathElement.field(key), sub_changed, sub_removed)
+        for key, rv in rm.items():
+            if key not in lm:
+                ft = type_of(props[key]) if props and key in props else elem_t
+                _one_side(rv, ft, PathElement.field(key), sub_changed)
     else:
-        _cmp_list(l if isinstance(l, list) else [], r if isinstance(r, list) else [], t, path, c)
-    if path:
-        if l is MISSING:
-            c.added.insert(path)
-        elif r is MISSING:
-            c.removed.insert(path)
+        _cmp_list(l if isinstance(l, list) else [], r if isinstance(r, list) else [], t,
+                  sub_changed, sub_removed)
+    if sub_changed.members or sub_changed.children:
+        changed.children[pe] = sub_changed
+    if sub_removed.members or sub_removed.children:
+        removed.children[pe] = sub_removed
 
 
-def _cmp_list(l: list[Any], r: list[Any], t: TypeInfo, path: Path, c: Comparison) -> None:
+def _one_side(v: Any, t: TypeInfo, pe: PathElement, out: FieldSet) -> None:
+    """_cmp with the other side MISSING: every path of `v` lands in `out` (added or removed)."""
+    if t is DEDUCED:
+        t = effective(t, v)
+    kind = t.kind
+    if kind == "scalar" or t.atomic or v is None or not v:
+        out.members.add(pe)  # a leaf (_is_leaf): scalar, atomic, null or empty
+        return
+    sub = FieldSet()
+    if kind == "map":
+        if not isinstance(v, dict):
+            out.members.add(pe)  # the value does not have the schema's shape: opaque
+            return
+        props, elem = t.props, t.elem
+        elem_t = type_of(elem) if elem is not None else DEDUCED
+        for key, x in v.items():
+            ft = type_of(props[key]) if props and key in props else elem_t
+            _one_side(x, ft, PathElement.field(key), sub)
+    else:
+        if not isinstance(v, list):
+            out.members.add(pe)
+            return
+        counts: dict[PathElement, list[Any]] = {}
+        for item in v:
+            counts.setdefault(item_element(t, item), []).append(item)
+        et = elem_type(t)
+        for item_pe, items in counts.items():
+            if len(items) == 1:
+                _one_side(items[0], et, item_pe, sub)
+            else:
+                sub.members.add(item_pe)  # duplicated items count whole
+    if sub.members or sub.children:
+        out.children[pe] = sub
+    out.members.add(pe)
+
+
+def _cmp_list(l: list[Any], r: list[Any], t: TypeInfo, changed: FieldSet,
+              removed: FieldSet) -> None:
     order: list[PathElement] = []
     lv: dict[PathElement, list[Any]] = {}
     rv: dict[PathElement, list[Any]] = {}
@@ -260,21 +343,20 @@ def _cmp_list(l: list[Any], r: list[Any], t: TypeInfo, path: Path, c: Comparison
             index.setdefault(pe, []).append(item)
     et = elem_type(t)
     for pe in order:
-        ll, rl = lv.get(pe, []), rv.get(pe, [])
-        p = path + (pe,)
+        ll, rl = lv.get(pe, ()), rv.get(pe, ())
         if len(ll) <= 1 and len(rl) <= 1:
-            _cmp(ll[0] if ll else MISSING, rl[0] if rl else MISSING, et, p, c)
+            _cmp(ll[0] if ll else MISSING, rl[0] if rl else MISSING, et, pe, changed, removed)
         elif len(ll) >= 2 and len(rl) >= 2:
             if canonical(ll) != canonical(rl):
-                c.modified.insert(p)
+                changed.members.add(pe)
         elif len(ll) >= 2:
             if rl:
-                _cmp(MISSING, rl[0], et, p, c)
-            c.removed.insert(p)
+                _cmp(MISSING, rl[0], et, pe, changed, removed)
+            removed.members.add(pe)
         else:
             if ll:
-                _cmp(ll[0], MISSING, et, p, c)
-            c.added.insert(p)
+                _cmp(ll[0], MISSING, et, pe, changed, removed)
+            changed.members.add(pe)
 
 
 # Merge ----------------------------------------------------------------------------------
@@ -394,6 +476,12 @@ def zero_object(def_name: str) -> dict[str, Any]:
     present and empty, required lists/maps are null. Only its shape matters: it decides
     which intermediate fields a create "adds" (the `.` entries of an Update manager).
     """
+    return copy.deepcopy(shared_zero_object(def_name))
+
+
+@functools.lru_cache(maxsize=None)
+def shared_zero_object(def_name: str) -> dict[str, Any]:
+    """zero_object, built once per kind and shared: callers must not mutate it."""
     d = sch.definitions().get(def_name) if def_name else None
     return _zero(d, 0) if d else {}
 
