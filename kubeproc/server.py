@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -148,6 +149,10 @@ class Instance:
         registry = Registry(store)
         store.start()
         await bootstrap(registry)
+        # Long-lived objects (modules, schemas, stored entries) need not be rescanned by every
+        # full collection; fewer, larger young collections cut tail latency under write load.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         app = make_app(registry, p.token, f"{cfg.listen}:{port}")
         sslctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         sslctx.load_cert_chain(p.cert, p.key)

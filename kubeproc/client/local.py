@@ -6,22 +6,29 @@ never the store or the registry directly. Objects in and out are plain dicts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from kubeproc.api import errors, resources
+from kubeproc.api import errors, jsoncodec, resources
 from kubeproc.api.resources import Resource
 from kubeproc.registry.registry import Registry, WriteOptions
 
 
-@dataclass(frozen=True)
+@dataclass
 class WatchEvent:
     type: str
     resource: Resource
-    obj: dict[str, Any]
+    data: bytes
     rv: int
+    _obj: dict[str, Any] | None = None
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        """The object, decoded on first use: most watchers skip most kinds."""
+        if self._obj is None:
+            self._obj = jsoncodec.loads(self.data)
+        return self._obj
 
 
 class LocalClient:
@@ -63,7 +70,7 @@ class LocalClient:
                 ev = await watcher.queue.get()
                 if ev is None:
                     return
-                yield WatchEvent(ev.type, self._by_key[ev.resource], json.loads(ev.entry.data), ev.rv)
+                yield WatchEvent(ev.type, self._by_key[ev.resource], ev.entry.data, ev.rv)
         finally:
             watcher.close()
 
