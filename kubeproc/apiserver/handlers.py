@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubeproc.api import errors
+from kubeproc.api import errors, fieldcheck
 from kubeproc.apiserver import codec, options, tables
 from kubeproc.apiserver.paths import Target
 from kubeproc.apiserver.watchstream import serve_watch
@@ -60,12 +60,15 @@ def _list_body(t: Target, result: ListResult) -> bytes:
     return head + b',"items":[' + b",".join(e.data for e in result.items) + b"]}"
 
 
-def write_options(request: web.Request, t: Target, raw: bytes | None = None) -> WriteOptions:
+def write_options(request: web.Request, t: Target, raw: bytes | None = None,
+                  body: Any = None) -> WriteOptions:
     q = request.query
+    json_body = raw is not None and request.headers.get("Content-Type", "").startswith(codec.JSON)
     return WriteOptions(dry_run=options.dry_run(q), field_manager=q.get("fieldManager", ""),
                         field_validation=options.field_validation(q),
                         user_agent=request.headers.get("User-Agent", ""),
-                        subresource=t.subresource, raw=raw)
+                        subresource=t.subresource, raw=raw if json_body else None,
+                        raw_key_count=fieldcheck.count_keys(body) if json_body else None)
 
 
 async def _body(request: web.Request) -> tuple[Any, bytes]:
@@ -153,14 +156,14 @@ async def _post(request: web.Request, reg: Registry, t: Target) -> web.StreamRes
         return _json(await subresources.bind(reg, t.namespace, t.name, body), status=201)
     if not t.is_collection:
         raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
-    opts = write_options(request, t, raw)
+    opts = write_options(request, t, raw, body)
     obj = await reg.create(t.resource, t.namespace, body, opts)
     return _json(obj, status=201, warnings=opts.warnings)
 
 
 async def _put(request: web.Request, reg: Registry, t: Target) -> web.StreamResponse:
     body, raw = await _body(request)
-    opts = write_options(request, t, raw)
+    opts = write_options(request, t, raw, body)
     if t.subresource == "scale":
         return _json(await subresources.update_scale(reg, t.resource, t.namespace, t.name, body, opts))
     if t.subresource not in ("", "status", "finalize"):

@@ -87,7 +87,8 @@ def _field_validation(resource: Resource, obj: dict[str, Any], opts: Any) -> Non
     problems = [f'unknown field "{p}"' for p in fieldcheck.unknown_fields(def_name, obj)]
     raw = getattr(opts, "raw", None)
     if raw:
-        problems += [f'duplicate field "{p}"' for p in fieldcheck.duplicate_fields(raw)]
+        count = getattr(opts, "raw_key_count", None)
+        problems += [f'duplicate field "{p}"' for p in fieldcheck.duplicate_fields(raw, count)]
     if not problems:
         return
     if mode == "Strict":

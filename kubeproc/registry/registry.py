@@ -32,6 +32,7 @@ class WriteOptions:
     user_agent: str = ""
     subresource: str = ""
     raw: bytes | None = None  # the request body, for duplicate-field detection
+    raw_key_count: int | None = None  # keys in the body as decoded (fieldcheck.count_keys)
     apply: bool = False  # server-side apply writes its own managedFields
     warnings: list[str] = field(default_factory=list)
 

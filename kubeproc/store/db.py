@@ -61,17 +61,20 @@ class StoreDB:
         """Write a batch and the new counter in one durable transaction."""
         with self._lock:
             conn = self._conn
+            # Later rows of the batch win: the last write of each key is what must persist.
+            final: dict[tuple[str, str, str], Row] = {}
+            for row in rows:
+                final[(row.resource, row.namespace, row.name)] = row
+            puts = [(r.resource, r.namespace, r.name, r.rv, r.data)
+                    for r in final.values() if r.data is not None]
+            dels = [k for k, r in final.items() if r.data is None]
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for row in rows:
-                    if row.data is None:
-                        conn.execute(
-                            "DELETE FROM objects WHERE resource=? AND namespace=? AND name=?",
-                            (row.resource, row.namespace, row.name))
-                    else:
-                        conn.execute(
-                            "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?)",
-                            (row.resource, row.namespace, row.name, row.rv, row.data))
+                if dels:
+                    conn.executemany(
+                        "DELETE FROM objects WHERE resource=? AND namespace=? AND name=?", dels)
+                if puts:
+                    conn.executemany("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?)", puts)
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (rv,))
                 conn.execute("COMMIT")
             except BaseException:

@@ -133,3 +133,22 @@ def test_status_codes_for_common_failures(cluster, namespace):
     _assert_status(code, resp, allowed=[415])
     code, resp = cluster.request("PUT", base, cm)
     _assert_status(code, resp, allowed=[405])
+
+
+def test_duplicate_fields_by_validation_mode(cluster, namespace):
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    body = b'{"metadata":{"name":"dup","name":"dup2"},"data":{"a":"1","a":"2"}}'  # kind defaulted
+    code, resp = cluster.request("POST", base + "?fieldValidation=Strict", body)
+    assert code == 400, resp
+    assert 'duplicate field "metadata.name"' in resp["message"]
+    assert 'duplicate field "data.a"' in resp["message"]
+    code, resp = cluster.request("GET", base + "/dup2")
+    assert code == 404
+    import urllib.request
+    req = urllib.request.Request(cluster.url + base + "?fieldValidation=Warn", data=body, method="POST",
+                                 headers={"Authorization": f"Bearer {cluster.token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=cluster.context()) as r:
+        assert r.status == 201
+        warnings = r.headers.get_all("Warning")
+    assert any('duplicate field \\"metadata.name\\"' in w for w in warnings), warnings

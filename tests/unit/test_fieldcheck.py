@@ -102,3 +102,15 @@ TYPE_CASES = [
 @pytest.mark.parametrize("def_name, obj, expected", [c[1:] for c in TYPE_CASES], ids=[c[0] for c in TYPE_CASES])
 def test_type_errors(def_name: str, obj: dict[str, Any], expected: list[tuple[str, str]]) -> None:
     assert [(c.field, c.message) for c in type_errors(def_name, obj)] == expected
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a":1,"a":2}', b'{"a":{"b":1,"b":2}}', b'{"a":"x\\":","a":1}',
+    b'{"a":[{"x":1},{"x":1,"x":2}]}', b'{"a":1}', b'{"s":"k\\":v","t":{"u":[1,{"v":2}]}}',
+    b'{ "a" : 1 , "b" :{"c" :2}}',
+], ids=["top", "nested", "colon-in-string", "in-list", "none", "none-colon-in-string", "spaces"])
+def test_duplicate_fields_quick_count_agrees_with_full_parse(raw):
+    import json as _json
+    from kubeproc.api import fieldcheck as fc
+    count = fc.count_keys(_json.loads(raw))
+    assert fc.duplicate_fields(raw, count) == fc.duplicate_fields(raw)
