@@ -4,7 +4,8 @@
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-APT_PACKAGES=(iproute2 ca-certificates)
+# runc runs pods; iproute2 and nftables are the network tools the agent and tests use.
+APT_PACKAGES=(iproute2 ca-certificates runc nftables)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

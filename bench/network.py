@@ -1,0 +1,77 @@
+"""Pod network benchmark: `sudo .venv/bin/python -m bench.network` (root).
+
+Measures, on a private bridge and CIDR: bridge setup, per-pod setup and teardown (p50/p99 of
+N sequential pods), an idempotent re-setup of an existing pod, N pods set up from 8 threads
+at once, and `teardown_all` (which waits for the kernel to drop every veth). Prints a Markdown
+table for docs/benchmarks.md. Everything created is removed, even on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+
+from kubeproc.agent.network import NetworkConfig
+from kubeproc.agent.network.linux import LinuxNetwork
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("-n", type=int, default=50, help="pods per phase")
+    ap.add_argument("--cidr", default="10.250.200.0/22")
+    args = ap.parse_args()
+    state = tempfile.mkdtemp(prefix="kp-bench-net-")
+    net = LinuxNetwork(NetworkConfig(instance="b" + uuid.uuid4().hex[:7], pod_cidr=args.cidr, state_dir=state))
+    rows: list[tuple[str, str]] = []
+    try:
+        t = time.perf_counter()
+        net.ensure_bridge()
+        rows.append(("bridge setup", ms(time.perf_counter() - t)))
+        setup, teardown = [], []
+        for i in range(args.n):
+            t = time.perf_counter()
+            net.setup_pod(f"seq-{i}")
+            setup.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        net.setup_pod("seq-0")
+        rows.append(("re-setup of an existing pod (adoption)", ms(time.perf_counter() - t)))
+        for i in range(args.n):
+            t = time.perf_counter()
+            net.teardown_pod(f"seq-{i}")
+            teardown.append(time.perf_counter() - t)
+        rows.append((f"pod setup, p50 / p99 of {args.n}", f"{ms(statistics.median(setup))} / {ms(pct(setup, .99))}"))
+        rows.append((f"pod teardown, p50 / p99 of {args.n}",
+                     f"{ms(statistics.median(teardown))} / {ms(pct(teardown, .99))}"))
+        t = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(net.setup_pod, [f"par-{i}" for i in range(args.n)]))
+        rows.append((f"{args.n} pods set up from 8 threads", ms(time.perf_counter() - t)))
+        t = time.perf_counter()
+        net.teardown_all()
+        rows.append((f"teardown_all with {args.n} pods (waits for veths to go)", ms(time.perf_counter() - t)))
+    finally:
+        try:
+            net.teardown_all()
+        finally:
+            shutil.rmtree(state, ignore_errors=True)
+    print("| pod network operation | time |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()

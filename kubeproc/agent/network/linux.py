@@ -1,0 +1,212 @@
+"""`LinuxNetwork`: the `Network` seam on a real Linux host (root), over rtnetlink, no forks.
+
+Per instance one bridge (gateway address, fixed MAC, up); per pod one named netns
+(`/run/netns/kp-<instance>-<uid>`) holding `eth0`, the pod end of a veth pair whose host end
+(`veth<hash>`) is a bridge port. A pod is set up in ~2 ms: one short-lived thread unshares a
+netns and binds it, one netlink request creates the veth with its peer already in the netns,
+and one pipelined batch in the netns brings up `lo` and `eth0`, adds the IP and default route.
+Teardown unmounts the netns; the kernel then removes the veth pair on its own.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import ipaddress
+import os
+import socket
+import threading
+
+from kubeproc.agent.network import NetworkConfig, NetworkError, PodNetwork
+from kubeproc.agent.network import netlink as nl
+from kubeproc.agent.network import netns
+from kubeproc.agent.network.ipam import Ipam
+from pyroute2.netlink.rtnl import RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE
+
+LOOPBACK_INDEX = 1  # the kernel registers `lo` first in every netns (LOOPBACK_IFINDEX)
+POD_IFNAME = "eth0"
+VETH_GONE_TIMEOUT = 10.0  # seconds teardown_all waits for the kernel to drop the veths
+
+
+def pod_mac(ip: ipaddress.IPv4Address) -> str:
+    """`0a:58:<ip>`: a MAC derived from the IP (as OVN-Kubernetes does), so a peer's ARP entry
+    for a reused IP still points at the right pod."""
+    return "0a:58:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
+class LinuxNetwork:
+    """Pod networks of one instance. Thread-safe; each call blocks for a few ms at most."""
+
+    def __init__(self, config: NetworkConfig, ipam: Ipam | None = None) -> None:
+        self.config = config
+        self.ipam = ipam or Ipam(config.pod_cidr, config.ipam_path)
+        # Striped per-uid locks: setups of different pods run in parallel, one pod's don't race.
+        self._locks = [threading.Lock() for _ in range(64)]
+
+    def _lock(self, pod_uid: str) -> threading.Lock:
+        return self._locks[int(hashlib.blake2s(pod_uid.encode(), digest_size=4).hexdigest(), 16) % 64]
+
+    # -- bridge ---------------------------------------------------------------------------
+
+    def ensure_bridge(self) -> None:
+        cfg = self.config
+        netns.ensure_dir(cfg.netns_dir)
+        with nl.open_socket() as s:
+            try:
+                # NLM_F_CREATE without EXCL: creates, or updates an existing bridge in place. The
+                # INFO_DATA (STP off: ports forward at once) makes the kernel refuse a non-bridge.
+                nl.request(s, [(nl.link(ifname=cfg.bridge, up=True, attrs=[
+                    ("IFLA_ADDRESS", cfg.bridge_mac()), ("IFLA_MTU", cfg.mtu),
+                    nl.linkinfo("bridge", [("IFLA_BR_STP_STATE", 0)]),
+                ]), RTM_NEWLINK, nl.NLM_F_CREATE)])
+                index = socket.if_nametoindex(cfg.bridge)
+                gateway = str(self.ipam.gateway)
+                nl.request(s, [(nl.address(index, gateway, cfg.network.prefixlen), RTM_NEWADDR, nl.REPLACE)])
+            except OSError as e:
+                if e.errno == errno.EOPNOTSUPP:
+                    raise NetworkError(f"interface {cfg.bridge} exists and is not a bridge") from e
+                raise NetworkError(f"setting up bridge {cfg.bridge}: {e}") from e
+
+    def _bridge_index(self) -> int:
+        try:
+            return socket.if_nametoindex(self.config.bridge)
+        except OSError:
+            self.ensure_bridge()
+            return socket.if_nametoindex(self.config.bridge)
+
+    # -- pods -------------------------------------------------------------------------------
+
+    def setup_pod(self, pod_uid: str) -> PodNetwork:
+        cfg = self.config
+        path = cfg.netns_path(pod_uid)
+        netns.ensure_dir(cfg.netns_dir)
+        with self._lock(pod_uid):
+            bridge = self._bridge_index()
+            ip = self.ipam.allocate(pod_uid)
+            result = self._pod_network(pod_uid, ip)
+            try:
+                netns.run_in_thread(lambda: self._setup_in_thread(result, bridge))
+            except Exception as e:
+                # Leave nothing half-made: the next setup starts from scratch.
+                netns.remove(path)
+                self.ipam.release(pod_uid)
+                raise NetworkError(f"setting up the network of pod {pod_uid}: {e}") from e
+            return result
+
+    def _setup_in_thread(self, pod: PodNetwork, bridge: int) -> None:
+        """Runs in a dedicated thread, which ends inside the pod's netns."""
+        host = nl.open_socket()  # opened before leaving the host netns: stays bound to it
+        try:
+            if netns.is_mounted(pod.netns_path):
+                netns.enter(pod.netns_path)  # adopting: repair whatever is missing
+            else:
+                netns.remove(pod.netns_path)  # a file without a mount, left by a crash
+                netns.unshare_and_bind(pod.netns_path)
+            with nl.open_socket() as inside:
+                eth0 = _ifindex(POD_IFNAME)
+                if eth0 == 0:
+                    self._create_veth(host, pod, bridge)
+                    eth0 = _ifindex(POD_IFNAME)
+                else:
+                    # The pair exists (veths are created and destroyed as pairs): re-attach.
+                    nl.request(host, [(nl.link(ifname=pod.veth_host, up=True, attrs=[("IFLA_MASTER", bridge)]),
+                                       RTM_NEWLINK, 0)])
+                nl.request(inside, [
+                    (nl.link(index=LOOPBACK_INDEX, up=True), RTM_NEWLINK, 0),
+                    (nl.address(eth0, pod.ip, pod.prefixlen), RTM_NEWADDR, nl.REPLACE),
+                    (nl.link(index=eth0, up=True), RTM_NEWLINK, 0),
+                    (nl.default_route(pod.gateway, eth0), RTM_NEWROUTE, nl.REPLACE),
+                ])
+        finally:
+            host.close()
+
+    def _create_veth(self, host: "socket.socket", pod: PodNetwork, bridge: int) -> None:
+        """One request: host end on the bridge and up, peer created directly in this thread's
+        netns as `eth0` (no move, no rename)."""
+        fd = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            peer = nl.veth_peer([
+                ("IFLA_IFNAME", POD_IFNAME), ("IFLA_NET_NS_FD", fd),
+                ("IFLA_ADDRESS", pod_mac(ipaddress.IPv4Address(pod.ip))), ("IFLA_MTU", self.config.mtu),
+            ])
+            req = (nl.link(ifname=pod.veth_host, up=True, attrs=[
+                ("IFLA_MASTER", bridge), ("IFLA_MTU", self.config.mtu), nl.linkinfo("veth", [peer]),
+            ]), RTM_NEWLINK, nl.CREATE)
+            try:
+                nl.request(host, [req])
+            except nl.NetlinkError as e:
+                if e.errno != errno.EEXIST:
+                    raise
+                # The same pod's previous pair, still being destroyed with its old netns.
+                nl.delete_link(host, pod.veth_host)
+                nl.request(host, [req])
+        finally:
+            os.close(fd)
+
+    def teardown_pod(self, pod_uid: str) -> None:
+        with self._lock(pod_uid):
+            try:
+                netns.remove(self.config.netns_path(pod_uid))
+            except OSError as e:
+                raise NetworkError(f"removing the network of pod {pod_uid}: {e}") from e
+            self.ipam.release(pod_uid)
+
+    def list_pods(self) -> dict[str, PodNetwork]:
+        cfg = self.config
+        allocated = self.ipam.allocations()
+        uids = {n[len(cfg.netns_prefix):] for n in netns.list_names(cfg.netns_dir, cfg.netns_prefix)}
+        uids.update(allocated)
+        out: dict[str, PodNetwork] = {}
+        for uid in sorted(uids):
+            ip = allocated.get(uid)
+            out[uid] = self._pod_network(uid, ip)
+        return out
+
+    def teardown_all(self) -> None:
+        cfg = self.config
+        errors: list[str] = []
+        for name in netns.list_names(cfg.netns_dir, cfg.netns_prefix):
+            try:
+                netns.remove(os.path.join(cfg.netns_dir, name))
+            except OSError as e:
+                errors.append(f"netns {name}: {e}")
+        self.ipam.release_all()
+        ports_dir = f"/sys/class/net/{cfg.bridge}/brif"
+
+        def ports() -> list[str]:
+            try:
+                return os.listdir(ports_dir)
+            except FileNotFoundError:
+                return []
+
+        # The kernel destroys a netns (and its veth pairs) asynchronously, tens of ms later.
+        nl.wait_until(lambda: not ports(), VETH_GONE_TIMEOUT)
+        left = ports()
+        with nl.open_socket() as s:
+            try:
+                nl.delete_link(s, cfg.bridge)
+            except OSError as e:
+                errors.append(f"bridge {cfg.bridge}: {e}")
+        if left:
+            errors.append(f"veths {', '.join(sorted(left))} outlived their netns (a process still uses it?)")
+        if errors:
+            raise NetworkError("teardown of instance network incomplete: " + "; ".join(errors))
+
+    def _pod_network(self, pod_uid: str, ip: ipaddress.IPv4Address | None) -> PodNetwork:
+        cfg = self.config
+        return PodNetwork(
+            pod_uid=pod_uid,
+            netns_path=cfg.netns_path(pod_uid),
+            ip=str(ip) if ip is not None else "",
+            prefixlen=cfg.network.prefixlen,
+            gateway=str(self.ipam.gateway),
+            veth_host=cfg.veth_name(pod_uid),
+        )
+
+
+def _ifindex(name: str) -> int:
+    """Index of `name` in the calling thread's netns, 0 if absent."""
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        return 0
