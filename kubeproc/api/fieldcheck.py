@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from kubeproc.api import quantity, schema
+from kubeproc.api.jsonmemo import SubtreeMemo
 from kubeproc.api.errors import Cause
 
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -78,9 +79,53 @@ def unknown_fields(def_name: str, obj: dict[str, Any]) -> list[str]:
     """Paths ("spec.containers[0].bogus") of fields of `obj` not declared by `def_name`.
 
     The caller words each as upstream's strict decoder does: `unknown field "<path>"`.
+    Top-level fields other than metadata and status go through a memo (see _top_level).
     """
+    props = _top_level(schema.definitions().get(def_name), obj)
+    if props is None:
+        return unknown_fields_uncached(def_name, obj)
+    out: list[str] = []
+    for k, v in obj.items():
+        if k not in props:
+            out.append(k)
+        elif k in _UNMEMOIZED or not isinstance(v, (dict, list)):
+            _walk_unknown(props[k], v, k, out)
+        else:
+            out.extend(_UNKNOWN_MEMO(v, (def_name, k)))
+    return out
+
+
+def unknown_fields_uncached(def_name: str, obj: dict[str, Any]) -> list[str]:
+    """unknown_fields without the memo (the oracle its tests compare with)."""
     out: list[str] = []
     _walk_unknown(schema.definitions().get(def_name), obj, "", out)
+    return out
+
+
+# metadata and status differ from one write to the next: a memo would only miss
+_UNMEMOIZED = frozenset({"metadata", "status"})
+
+
+def _top_level(node: dict[str, Any] | None, obj: Any) -> dict[str, Any] | None:
+    """The root's properties when the walks' root step is a plain struct step (kinds' roots
+    are), so each top-level field can be walked on its own; else None."""
+    if not isinstance(obj, dict) or not isinstance(node, dict):
+        return None
+    s, name, free = _deref_cached(node)
+    if not s or free or name in (_QUANTITY, _INT_OR_STRING) or "additionalProperties" in s:
+        return None
+    props = s.get("properties")
+    if not isinstance(props, dict) or not props or (s.get("type") not in (None, "object")):
+        return None
+    return props
+
+
+def _unknown_in(value: Any, ctx: tuple[str, str]) -> list[str]:
+    def_name, key = ctx
+    out: list[str] = []
+    props = _top_level(schema.definitions().get(def_name), {})
+    assert props is not None
+    _walk_unknown(props[key], value, key, out)
     return out
 
 
@@ -235,11 +280,51 @@ class _Ctx:
 
 
 def type_errors(def_name: str, obj: dict[str, Any]) -> list[Cause]:
-    """Causes for values whose JSON type does not fit the schema (the request is a 400)."""
+    """Causes for values whose JSON type does not fit the schema (the request is a 400).
+
+    Top-level fields other than metadata and status go through a memo (see _top_level).
+    """
+    root = _root_node(def_name)
+    props = _top_level(root, obj)
+    if props is None:
+        return type_errors_uncached(def_name, obj)
+    ctx = _Ctx()
+    inner = _struct_name(def_name)
+    for k, v in obj.items():
+        if k not in props:
+            continue
+        if k in _UNMEMOIZED or not isinstance(v, (dict, list)):
+            _walk_types(ctx, props[k], v, inner, k, k)
+        else:
+            ctx.causes.extend(_TYPES_MEMO(v, (def_name, k)))
+    return ctx.causes
+
+
+def type_errors_uncached(def_name: str, obj: dict[str, Any]) -> list[Cause]:
+    """type_errors without the memo (the oracle its tests compare with)."""
     ctx = _Ctx()
     top = def_name.rsplit(".", 1)[-1]
     _walk_types(ctx, _root_node(def_name), obj, top, "", "")
     return ctx.causes
+
+
+def _types_in(value: Any, key_ctx: tuple[str, str]) -> list[Cause]:
+    def_name, key = key_ctx
+    props = _top_level(_root_node(def_name), {})
+    assert props is not None
+    ctx = _Ctx()
+    _walk_types(ctx, props[key], value, _struct_name(def_name), key, key)
+    return ctx.causes
+
+
+def _struct_name(def_name: str) -> str:
+    # _walk_types' struct name for the root's fields: the root definition's short name
+    _, name, _ = _deref_cached(_root_node(def_name))
+    return name.rsplit(".", 1)[-1] if name else def_name.rsplit(".", 1)[-1]
+
+
+_UNKNOWN_MEMO = SubtreeMemo(_unknown_in)
+_TYPES_MEMO = SubtreeMemo(_types_in)
 
 
 @functools.lru_cache(maxsize=None)

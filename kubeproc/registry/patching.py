@@ -40,7 +40,10 @@ def _load_yaml(body: bytes) -> Any:
 
 
 def mutator(resource: Resource, patch_type: str, body: bytes, *, def_name: str | None = None):
-    """A function old -> new applying the patch, raising StatusErrors on bad patches."""
+    """A function old -> new applying the patch, raising StatusErrors on bad patches.
+
+    The function may modify and return `old`: callers pass a copy they own.
+    """
     def_name = def_name or schema.definition_name(resource.group, resource.version, resource.kind)
     if patch_type == JSON_PATCH:
         ops = _load_json(body)
@@ -58,10 +61,11 @@ def mutator(resource: Resource, patch_type: str, body: bytes, *, def_name: str |
                     causes=[errors.Cause("FieldValueInvalid", str(exc), "patch")]) from None
         return apply_json
     if patch_type == MERGE_PATCH:
-        from kubeproc.registry.patch.merge import merge_patch
+        from kubeproc.registry.patch.merge import merge_patch, merge_patch_into
 
         doc = _load_json(body)
-        return lambda old: merge_patch(old, doc)
+        # `old` is the caller's copy: patch it in place (a non-object `old` takes merge_patch)
+        return lambda old: merge_patch_into(old, doc) if isinstance(old, dict) else merge_patch(old, doc)
     if patch_type == STRATEGIC_PATCH:
         from kubeproc.registry.patch.strategic import strategic_merge_patch
 
@@ -70,7 +74,7 @@ def mutator(resource: Resource, patch_type: str, body: bytes, *, def_name: str |
             raise errors.BadRequest("error decoding patch: expected a JSON object")
         if def_name is None:  # no schema: upstream refuses SMP for such types
             raise errors.UnsupportedMediaType(f"strategic merge patch is not supported for {resource.kind}")
-        return lambda old: strategic_merge_patch(old, doc, def_name)
+        return lambda old: strategic_merge_patch(old, doc, def_name, reuse_original=True)
     raise errors.UnsupportedMediaType(
         f"the body of the request was in an unknown format - accepted media types include: "
         f"{', '.join(PATCH_TYPES)}")

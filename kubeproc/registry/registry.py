@@ -9,13 +9,13 @@ Follows k8s.io/apiserver/pkg/registry/generic/registry/store.go (Create, Update,
 from __future__ import annotations
 
 import base64
-import copy
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubeproc.api import errors, resources, schema, selectors
+from kubeproc.api.defaults import json_deepcopy
 from kubeproc.api.resources import Resource
 from kubeproc.registry import checks, objectmeta
 from kubeproc.registry.deletion import plan_delete
@@ -183,7 +183,11 @@ class Registry:
 
     async def patch_with(self, resource: Resource, namespace: str, name: str, mutate,
                          opts: WriteOptions, create_missing=None) -> tuple[dict[str, Any], bool]:
-        """Read, `mutate(old) -> new`, then write as an update (patch and apply use this)."""
+        """Read, `mutate(old) -> new`, then write as an update (patch and apply use this).
+
+        `mutate` gets a private copy of the stored object; what it returns is the registry's
+        to modify (it must not be held elsewhere).
+        """
         current = self.store.current(resource.key, namespace, name)
         if current is None:
             if create_missing is None or opts.subresource:
@@ -192,15 +196,19 @@ class Registry:
             prepared = self.prepare_create(resource, namespace, obj, opts)
             return await self._commit_create(resource, namespace, prepared, opts), True
         old = current.obj()
-        new = mutate(copy.deepcopy(old))
+        # a second decode is the mutator's private copy (cheaper than deepcopy of `old`)
+        new = mutate(current.obj())
         new = checks.decoded_object(resource, new, namespace, opts, name=name)
         want_rv = new["metadata"].get("resourceVersion")
         if want_rv and want_rv != old["metadata"].get("resourceVersion"):
             raise stale(resource, name)
-        return await self._commit_update(resource, namespace, old, new, opts), False
+        return await self._commit_update(resource, namespace, old, new, opts, owned=True), False
 
     async def _commit_update(self, resource: Resource, namespace: str, old: dict[str, Any],
-                             new: dict[str, Any], opts: WriteOptions) -> dict[str, Any]:
+                             new: dict[str, Any], opts: WriteOptions,
+                             owned: bool = False) -> dict[str, Any]:
+        # `owned`: nobody else holds `new` (nor anything in it), so defaulting needs no copy;
+        # with it, `new` must never take a part of `old` uncopied
         st = strategy(resource)
         name = old["metadata"]["name"]
         if new["metadata"].get("uid") and new["metadata"]["uid"] != old["metadata"].get("uid"):
@@ -211,22 +219,24 @@ class Registry:
         objectmeta.keep_system_fields(new, old)
         if opts.subresource == "status":
             # status strategy: only status (and nothing of spec or metadata) changes
-            kept = copy.deepcopy(old)
+            kept = json_deepcopy(old)
             kept["status"] = new.get("status", {})
             new = kept
         elif opts.subresource == "finalize":
-            kept = copy.deepcopy(old)
+            kept = json_deepcopy(old)
             kept.setdefault("spec", {})["finalizers"] = (new.get("spec") or {}).get("finalizers") or []
             new = kept
         elif st.status_subresource:
             if "status" in old:
-                new["status"] = old["status"]
+                # an owned `new` is defaulted in place: it must not share old's status
+                new["status"] = json_deepcopy(old["status"]) if owned else old["status"]
             else:
                 new.pop("status", None)
         if st.generation and spec_of(new) != spec_of(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation") or 0) + 1
         new = checks.default_and_validate(resource, new, old, create=False,
-                                          skip_validation=opts.subresource == "binding")
+                                          skip_validation=opts.subresource == "binding",
+                                          owned=owned)
         if st.generation and spec_of(new) != spec_of(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation") or 0) + 1
         if not opts.apply:

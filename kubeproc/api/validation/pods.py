@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from kubeproc.api.errors import Cause
+from kubeproc.api.jsonmemo import SubtreeMemo
 from kubeproc.api.validation import names
 from kubeproc.api.validation.containers import validate_containers, validate_init_containers, validate_volumes
 from kubeproc.api.validation.fielderr import (
@@ -60,7 +61,12 @@ def _tolerations(tols: Any, path: str) -> list[Cause]:
 
 
 def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
-    """ValidatePodSpec (the parts that matter on one machine)."""
+    """ValidatePodSpec (the parts that matter on one machine); memoized by the spec's JSON."""
+    return _SPEC_MEMO(spec, path)
+
+
+def validate_pod_spec_uncached(spec: Any, path: str) -> list[Cause]:
+    """validate_pod_spec without the memo (the oracle its tests compare with)."""
     spec = as_dict(spec)
     out: list[Cause] = []
     vols, errs = validate_volumes(spec.get("volumes"), child(path, "volumes"))
@@ -207,3 +213,6 @@ def validate_pod_update(pod: dict[str, Any], old: dict[str, Any]) -> list[Cause]
         out.append(forbidden("spec", f"pod updates may not change fields other than {UPDATABLE_POD_FIELDS}\n"
                                      + spec_diff(old_spec, munged, "core.PodSpec")))
     return out
+
+
+_SPEC_MEMO = SubtreeMemo(validate_pod_spec_uncached)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubeproc.api import errors
-from kubeproc.registry.patch import typed
+from kubeproc.registry.patch import created, typed
 from kubeproc.registry.patch.fieldset import FieldSet, Path, go_json, path_string
 from kubeproc.registry.patch.managed import (
     Managers, VersionedSet, cap_update_managers, conflict_error, decode_managed_fields,
@@ -184,8 +184,9 @@ def update_managed_fields(old: dict[str, Any] | None, new: dict[str, Any], manag
         if not managers and old is not None and (old.get("metadata") or {}).get("uid"):
             return []
         if old is None and not managers:
-            return _created_entries(new, manager, operation, def_name, now, api_version,
-                                    subresource, _reset_set(reset_fields))
+            mid = manager_id(manager, operation, api_version, subresource)
+            return created.entries(new, def_name, tuple(reset_fields or ()), mid, api_version, now,
+                                   lambda: _created_fields(new, def_name, _reset_set(reset_fields)))
         updater = _Updater(typed.root_type(def_name), api_version, _reset_set(reset_fields))
         base = (_without_managed_fields(old) if old is not None
                 else typed.shared_zero_object(def_name))
@@ -205,10 +206,8 @@ def update_managed_fields(old: dict[str, Any] | None, new: dict[str, Any], manag
         return []
 
 
-def _created_entries(new: dict[str, Any], manager: str, operation: str, def_name: str,
-                     now: str, api_version: str, subresource: str, reset: FieldSet
-                     ) -> list[dict[str, Any]]:
-    """update_managed_fields for a create that sends no managedFields (the common write).
+def _created_fields(new: dict[str, Any], def_name: str, reset: FieldSet) -> FieldSet:
+    """The writer's fields for a create that sends no managedFields (the common write).
 
     What the general path computes, without its bookkeeping: the writer alone owns what
     the object adds to or changes in the empty object of its kind, less the reset fields
@@ -219,6 +218,14 @@ def _created_entries(new: dict[str, Any], manager: str, operation: str, def_name
     if not reset.empty():
         fields.discard_recursive(reset)
     strip_meta_fields(fields)
+    return fields
+
+
+def _created_entries(new: dict[str, Any], manager: str, operation: str, def_name: str,
+                     now: str, api_version: str, subresource: str, reset: FieldSet
+                     ) -> list[dict[str, Any]]:
+    """update_managed_fields for such a create, without the memo of created.entries."""
+    fields = _created_fields(new, def_name, reset)
     if fields.empty():
         return []
     mid = manager_id(manager, operation, api_version, subresource)

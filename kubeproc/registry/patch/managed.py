@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from kubeproc.api import errors
 from kubeproc.registry.patch.fieldset import FieldSet, PathElement
 
@@ -44,8 +46,30 @@ _STRIP = FieldSet.of(
 
 
 # Manager identifiers and managedFields encoding ------------------------------------------
+_CACHE_LIMIT = 1 << 12  # bound the caches below (manager names come from requests)
+_ids: dict[tuple[str, str, str, str], str] = {}
+_idents: dict[str, dict[str, Any]] = {}
+_decoded: dict[bytes, FieldSet] = {}
+_DECODE_LIMIT = 128  # decoded sets are large: few, and of small entries only
+_DECODE_MAX_TEXT = 8 * 1024
+
+
 def manager_id(manager: str, operation: str, api_version: str = "", subresource: str = "") -> str:
     """internal.BuildManagerIdentifier: appliers are identified without their apiVersion."""
+    key = (manager, operation, api_version, subresource)
+    # cached for strings only: 1 and True would share a key but not an identifier
+    if type(manager) is str and type(operation) is str and type(api_version) is str \
+            and type(subresource) is str:
+        mid = _ids.get(key)
+        if mid is None:
+            if len(_ids) >= _CACHE_LIMIT:
+                _ids.clear()
+            mid = _ids[key] = _manager_id(manager, operation, api_version, subresource)
+        return mid
+    return _manager_id(manager, operation, api_version, subresource)
+
+
+def _manager_id(manager: str, operation: str, api_version: str, subresource: str) -> str:
     entry: dict[str, str] = {"manager": manager, "operation": operation}
     if api_version and operation != "Apply":
         entry["apiVersion"] = api_version
@@ -67,11 +91,41 @@ def decode_managed_fields(entries: list[dict[str, Any]] | None) -> tuple[Manager
         mid = manager_id(e.get("manager", ""), op, e.get("apiVersion", ""), e.get("subresource", ""))
         if mid in managers:
             raise ValueError(f"duplicate manager {mid}")
-        managers[mid] = VersionedSet(FieldSet.from_fields_v1(e.get("fieldsV1") or {}),
+        managers[mid] = VersionedSet(_fields_of(e.get("fieldsV1") or {}),
                                      e.get("apiVersion", ""), op == "Apply")
         if e.get("time"):
             times[mid] = e["time"]
     return managers, times
+
+
+def _fields_of(raw: Any) -> FieldSet:
+    """FieldSet.from_fields_v1, memoized by the JSON text of a FieldsV1 object (the same
+    entries are decoded write after write). Callers get their own copy."""
+    if type(raw) is not dict:
+        return FieldSet.from_fields_v1(raw)
+    try:
+        text = orjson.dumps(raw)
+    except (orjson.JSONEncodeError, TypeError):
+        return FieldSet.from_fields_v1(raw)
+    cached = _decoded.get(text)
+    if cached is None:
+        cached = FieldSet.from_fields_v1(raw)  # raises on a bad entry: nothing is cached
+        if len(text) <= _DECODE_MAX_TEXT:
+            if len(_decoded) >= _DECODE_LIMIT:
+                del _decoded[next(iter(_decoded))]  # the oldest
+            _decoded[text] = cached.copy()
+        return cached
+    return cached.copy()
+
+
+def _ident(mid: str) -> dict[str, Any]:
+    """json.loads of a manager identifier, memoized; callers only read it."""
+    ident = _idents.get(mid)
+    if ident is None:
+        if len(_idents) >= _CACHE_LIMIT:
+            _idents.clear()
+        ident = _idents[mid] = json.loads(mid)
+    return ident
 
 
 def unix_seconds(t: str | None) -> float:
@@ -85,28 +139,33 @@ def unix_seconds(t: str | None) -> float:
 
 def encode_managed_fields(managers: Managers, times: Times) -> list[dict[str, Any]]:
     """internal.encodeManagedFields + sortEncodedManagedFields (operation, time, manager, ...)."""
-    out = []
-    for mid, vs in managers.items():
-        ident = json.loads(mid)
-        entry: dict[str, Any] = {"manager": ident.get("manager", "")}
-        entry["operation"] = "Apply" if vs.applied else ident.get("operation", "")
-        if vs.api_version:
-            entry["apiVersion"] = vs.api_version
-        if mid in times:
-            entry["time"] = times[mid]
-        entry["fieldsType"] = "FieldsV1"
-        entry["fieldsV1"] = vs.fields.to_fields_v1()
-        if ident.get("subresource"):
-            entry["subresource"] = ident["subresource"]
-        out.append(entry)
+    out = [encode_entry(mid, vs.api_version, vs.applied, times, vs.fields.to_fields_v1())
+           for mid, vs in managers.items()]
     out.sort(key=lambda e: (e["operation"], unix_seconds(e.get("time")), e["manager"],
                             e.get("apiVersion", ""), e.get("subresource", "")))
     return out
 
 
+def encode_entry(mid: str, api_version: str, applied: bool, times: Times,
+                 fields_v1: dict[str, Any]) -> dict[str, Any]:
+    """One managedFields entry (internal.encodeManagedFields), keys in upstream order."""
+    ident = _ident(mid)
+    entry: dict[str, Any] = {"manager": ident.get("manager", "")}
+    entry["operation"] = "Apply" if applied else ident.get("operation", "")
+    if api_version:
+        entry["apiVersion"] = api_version
+    if mid in times:
+        entry["time"] = times[mid]
+    entry["fieldsType"] = "FieldsV1"
+    entry["fieldsV1"] = fields_v1
+    if ident.get("subresource"):
+        entry["subresource"] = ident["subresource"]
+    return entry
+
+
 def _print_manager(mid: str) -> str:
     # internal/conflict.go printManager
-    ident = json.loads(mid)
+    ident = _ident(mid)
     s = json.dumps(ident.get("manager", ""), ensure_ascii=False)
     if ident.get("subresource"):
         s += f' with subresource {json.dumps(ident["subresource"], ensure_ascii=False)}'

@@ -25,10 +25,19 @@ def merge_patch(original: dict[str, Any], patch: Any) -> dict[str, Any]:
         # merge.go doMergePatch: a null/scalar patch is ErrBadJSONPatch; an array patch would
         # replace the whole object, which no Kubernetes object can decode from.
         raise errors.BadRequest(_BAD_PATCH)
-    patch = copy.deepcopy(patch)
     if not isinstance(original, dict):
-        return _prune_doc_nulls(patch)
-    doc = copy.deepcopy(original)
+        return _prune_doc_nulls(copy.deepcopy(patch))
+    return merge_patch_into(copy.deepcopy(original), patch)
+
+
+def merge_patch_into(doc: dict[str, Any], patch: Any) -> dict[str, Any]:
+    """merge_patch that reuses `doc` (modified and returned; pass a copy you own).
+
+    `patch` is untouched and nothing of it is shared with the result.
+    """
+    if not isinstance(patch, dict):
+        raise errors.BadRequest(_BAD_PATCH)
+    patch = copy.deepcopy(patch)  # _merge_value may place patch values into the result
     _merge_docs(doc, patch)
     return doc
 

@@ -35,8 +35,12 @@ class MergeOptions:
 SERVER = MergeOptions()
 
 
-def strategic_merge_patch(original: dict[str, Any], patch: Any, def_name: str | None) -> dict[str, Any]:
+def strategic_merge_patch(original: dict[str, Any], patch: Any, def_name: str | None, *,
+                          reuse_original: bool = False) -> dict[str, Any]:
     """Apply a strategic merge patch to `original` (a `def_name` object); returns a new object.
+
+    With `reuse_original` the caller hands over `original` (a copy it owns): it is patched in
+    place instead of copied first, and must not be used afterwards.
 
     `def_name` is the schema definition of the top-level object (schema.definition_name);
     None means no schema (maps merge, lists replace). Raises errors.BadRequest / a 500
@@ -48,7 +52,8 @@ def strategic_merge_patch(original: dict[str, Any], patch: Any, def_name: str | 
         raise errors.BadRequest(
             f"json: cannot unmarshal {_json_kind(patch)} into Go value of type map[string]interface {{}}")
     node = schema.definitions().get(def_name) if def_name else None
-    result = merge_map(copy.deepcopy(original or {}), copy.deepcopy(patch), node, SERVER)
+    base = original if reuse_original and isinstance(original, dict) else copy.deepcopy(original or {})
+    result = merge_map(base, copy.deepcopy(patch), node, SERVER)
     # The apiserver decodes the result into the typed object, which drops null members.
     return _drop_null_members(result)
 

@@ -13,7 +13,10 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from kubeproc.api import schema as sch
+from kubeproc.api.jsonmemo import SubtreeMemo
 from kubeproc.registry.patch.fieldset import FieldSet, Path, PathElement, canonical
 
 MISSING: Any = object()  # an absent value (distinct from JSON null)
@@ -272,6 +275,14 @@ def _cmp(l: Any, r: Any, t: TypeInfo, pe: PathElement, changed: FieldSet,
         if _differ(l, r):
             changed.members.add(pe)
         return
+    if type(l) is type(r) and l == r and _same_text(l, r):
+        # Equal subtrees (most of an update) change nothing; the walk could only have raised
+        # a SchemaError on a list item, which _check_items raises the same way.
+        if _may_raise(t):
+            found = _CHECKS(r, _TypeKey(t))
+            if found:
+                raise SchemaError(found[0])
+        return
     sub_changed, sub_removed = FieldSet(), FieldSet()
     if t.kind == "map":
         lm = l if isinstance(l, dict) else {}
@@ -292,6 +303,88 @@ def _cmp(l: Any, r: Any, t: TypeInfo, pe: PathElement, changed: FieldSet,
         changed.children[pe] = sub_changed
     if sub_removed.members or sub_removed.children:
         removed.children[pe] = sub_removed
+
+
+def _same_text(l: Any, r: Any) -> bool:
+    """Equal JSON text (same keys in the same order, same scalar types): with Python equality
+    (which tells NaN from null), l and r are canonically equal."""
+    try:
+        return orjson.dumps(l) == orjson.dumps(r)
+    except (orjson.JSONEncodeError, TypeError):  # non-string keys, huge ints: walk them
+        return False
+
+
+_raises: dict[int, tuple[TypeInfo, bool]] = {}
+
+
+def _may_raise(t: TypeInfo) -> bool:
+    """Whether a value of type `t` can hold a non-atomic list, whose items item_element checks."""
+    entry = _raises.get(id(t))
+    if entry is not None and entry[0] is t:
+        return entry[1]
+    if len(_raises) >= 1 << 15:  # bounded, as type_of's cache
+        _raises.clear()
+    _raises[id(t)] = (t, True)  # provisional: a recursive schema counts as able to raise
+    if t.kind == "list":
+        result = not t.atomic
+    elif t.kind == "map" and not t.atomic:
+        result = any(_may_raise(type_of(p)) for p in (t.props or {}).values()) or (
+            t.elem is not None and _may_raise(type_of(t.elem)))
+    else:  # scalars, atomic maps and deduced types (deduced lists are atomic)
+        result = False
+    _raises[id(t)] = (t, result)
+    return result
+
+
+def _check_items(v: Any, t: TypeInfo) -> None:
+    """What _cmp(v, v', t) of an equal v' does besides finding nothing: item_element on every
+    list item it would visit, in the same order (so the same SchemaError, if any)."""
+    if t is DEDUCED:
+        t = effective(t, v)
+    if _is_leaf(t, v, v) or not _may_raise(t):
+        return
+    if t.kind == "map":
+        props, elem = t.props, t.elem
+        elem_t = type_of(elem) if elem is not None else DEDUCED
+        for key, x in (v if isinstance(v, dict) else {}).items():
+            _check_items(x, type_of(props[key]) if props and key in props else elem_t)
+        return
+    items = v if isinstance(v, list) else []
+    pes = [item_element(t, item) for item in items]
+    counts: dict[PathElement, int] = {}
+    for item_pe in pes:
+        counts[item_pe] = counts.get(item_pe, 0) + 1
+    et = elem_type(t)
+    for item_pe, item in zip(pes, items):
+        if counts[item_pe] == 1:  # duplicated items are compared whole, not walked
+            _check_items(item, et)
+
+
+class _TypeKey:
+    """A memo context naming one TypeInfo by identity (TypeInfo itself is unhashable)."""
+
+    __slots__ = ("t",)
+
+    def __init__(self, t: TypeInfo) -> None:
+        self.t = t
+
+    def __hash__(self) -> int:
+        return id(self.t)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _TypeKey) and other.t is self.t
+
+
+def _check_outcome(v: Any, key: _TypeKey) -> list[str]:
+    try:
+        _check_items(v, key.t)
+    except SchemaError as e:
+        return [str(e)]
+    return []
+
+
+# the same specs are checked write after write (memo keyed by their JSON text)
+_CHECKS = SubtreeMemo(_check_outcome)
 
 
 def _one_side(v: Any, t: TypeInfo, pe: PathElement, out: FieldSet) -> None:
