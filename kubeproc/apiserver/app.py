@@ -61,12 +61,26 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         return web.Response(text="ok")
     if path == "/version":
         return web.json_response(discovery.version_info())
+    if path == "/metrics":
+        return web.Response(text=_metrics(), content_type="text/plain")
     if path.startswith("/openapi"):
         return await _openapi(request, path)
     target = paths.parse(path)
     if target is None:
         return _discovery(request, path)
     return await handlers.handle(request, request.app[_REGISTRY], target)
+
+
+def _metrics() -> str:
+    """Prometheus text with the gauge of open watches, named as the upstream apiserver's."""
+    from kubeproc.apiserver.watchstream import OPEN_WATCHES
+
+    lines = ["# HELP apiserver_longrunning_requests Gauge of all active long-running apiserver requests",
+             "# TYPE apiserver_longrunning_requests gauge"]
+    for (group, resource), n in sorted(OPEN_WATCHES.items()):
+        lines.append(f'apiserver_longrunning_requests{{component="apiserver",group="{group}",'
+                     f'resource="{resource}",scope="",subresource="",verb="WATCH",version=""}} {n}')
+    return "\n".join(lines) + "\n"
 
 
 def _discovery(request: web.Request, path: str) -> web.Response:

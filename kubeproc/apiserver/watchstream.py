@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import random
+from collections import Counter
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,9 @@ from kubeproc.api import errors
 from kubeproc.apiserver import codec, options, tables
 from kubeproc.apiserver.paths import Target
 from kubeproc.registry.registry import Registry
+
+# Open watches per (group, resource), served as apiserver_longrunning_requests on /metrics.
+OPEN_WATCHES: Counter[tuple[str, str]] = Counter()
 
 BOOKMARK_INTERVAL = 10.0  # seconds; upstream sends one about every minute
 MIN_TIMEOUT = 1800  # --min-request-timeout: watches last 30–60 minutes unless asked otherwise
@@ -60,6 +64,8 @@ async def serve_watch(request: web.Request, reg: Registry, t: Target, accept: co
     initial_left = len(stream.initial)
     last_rv = reg.store.resource_version
     events = stream.events().__aiter__()
+    key = (t.resource.group, t.resource.plural)
+    OPEN_WATCHES[key] += 1
     try:
         if send_initial and initial_left == 0:
             await resp.write(_bookmark(t, last_rv, initial_end=True))
@@ -95,7 +101,6 @@ async def serve_watch(request: web.Request, reg: Registry, t: Target, accept: co
         stream.close()
         raise
     finally:
+        OPEN_WATCHES[key] -= 1
         stream.close()
-    if getattr(stream.watcher, "overflowed", False):
-        pass  # the client sees the stream end and re-lists, as after any watch closure
     return resp

@@ -119,6 +119,15 @@ class Instance:
         except ValueError:
             return status, raw.decode(errors="replace")
 
+    def open_watches(self, resource: str, group: str = "") -> int:
+        """Watches open on `resource` now (from /metrics): lets a test know a client is watching."""
+        _, text = self.request("GET", "/metrics")
+        for line in str(text).splitlines():
+            if line.startswith("apiserver_longrunning_requests{") and \
+                    f'group="{group}",resource="{resource}"' in line:
+                return int(line.rsplit(" ", 1)[1])
+        return 0
+
     def stop(self, timeout: float = 20.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return

@@ -187,11 +187,15 @@ def test_wait_for_condition_delete_and_jsonpath(kc, cluster):
         == "deployment.apps/web condition met\n"
     assert kc("wait", "--for=jsonpath={.spec.replicas}=2", "deploy/web", "--timeout=10s").stdout \
         == "deployment.apps/web condition met\n"
+    watching = cluster.open_watches("configmaps")
     waiter = subprocess.Popen([kubectl_binary(kc.minor), "-n", ns, "wait", "--for=delete",
                                "configmap/waitme", "--timeout=20s"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True,
                               env=cluster.kubectl_env())
-    time.sleep(0.3)  # let the waiter start watching; the assertion below does not depend on it
+    # kubectl wait on an object that is already gone exits 0 without printing: delete only once
+    # the waiter is watching (it has read the object by then)
+    wait_for(lambda: cluster.open_watches("configmaps") > watching, timeout=20,
+             what="kubectl wait to open its watch")
     kc("delete", "configmap", "waitme")
     out, err = waiter.communicate(timeout=30)
     assert waiter.returncode == 0, err
