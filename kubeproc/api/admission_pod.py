@@ -8,11 +8,10 @@ Functions mutate the (already defaulted) pod they are given.
 
 from __future__ import annotations
 
-import functools
-import re
 from fractions import Fraction
 from typing import Any, Mapping
 
+from kubeproc.api import quantity
 from kubeproc.api.errors import Forbidden
 
 # plugin/pkg/admission/priority: classes that always exist, name -> (value, preemptionPolicy)
@@ -25,39 +24,14 @@ _MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 _TOLERATION_SECONDS = 300  # --default-not-ready-toleration-seconds / unreachable default
 _QOS_RESOURCES = ("cpu", "memory")
 
-_SUFFIXES: dict[str, Fraction] = {
-    "": Fraction(1), "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000),
-    "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
-    "P": Fraction(10**15), "E": Fraction(10**18),
-    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
-    "Pi": Fraction(2**50), "Ei": Fraction(2**60),
-}
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))((?:[eE][+-]?\d+)|[numkMGTPE]i?|)$")
-
-
 def parse_quantity(value: Any) -> Fraction:
     """Exact value of a resource.Quantity (string or number); unparsable counts as zero."""
     if isinstance(value, bool):
         return Fraction(0)
-    if isinstance(value, (int, float)):
-        return Fraction(value)
-    if type(value) is str:
-        return _parse_str(value)
-    return _parse_str.__wrapped__(str(value))
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_str(value: str) -> Fraction:
-    # Requests and limits repeat across pods; the (immutable) value is cached per string.
-    match = _QUANTITY.match(value.strip())
-    if not match:
+    try:
+        return quantity.parse_quantity(value if isinstance(value, (int, float, str)) else str(value))
+    except quantity.QuantityError:
         return Fraction(0)
-    number, suffix = match.groups()
-    if suffix[:1] in ("e", "E"):
-        return Fraction(number) * Fraction(10) ** int(suffix[1:])
-    if suffix not in _SUFFIXES:  # "ki", "mi" etc. are not quantities
-        return Fraction(0)
-    return Fraction(number) * _SUFFIXES[suffix]
 
 
 def pod_qos_class(spec: Mapping[str, Any]) -> str:

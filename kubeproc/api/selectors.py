@@ -161,23 +161,38 @@ def from_label_selector(sel: dict[str, Any] | None) -> LabelSelector:
     return LabelSelector(tuple(reqs))
 
 
+def _requirement_text(key: str, op: str, values: list[str]) -> str | None:
+    # labels.Requirement.String(); several values print sorted.
+    vals = ",".join(sorted(values)) if len(values) > 1 else "".join(values)
+    if op == "In":
+        return f"{key} in ({vals})"
+    if op == "NotIn":
+        return f"{key} notin ({vals})"
+    if op == "Exists":
+        return key
+    if op == "DoesNotExist":
+        return "!" + key
+    return None
+
+
+def selector_text(sel: dict[str, Any] | None) -> str | None:
+    """metav1.LabelSelectorAsSelector(sel).String(); None when the selector is invalid."""
+    if not sel:
+        return ""  # nil -> labels.Nothing(), empty -> labels.Everything(): both print ""
+    reqs: list[tuple[str, str]] = [(k, f"{k}={v}") for k, v in (sel.get("matchLabels") or {}).items()]
+    for expr in sel.get("matchExpressions") or []:
+        text = _requirement_text(expr.get("key", ""), expr.get("operator", ""),
+                                 list(expr.get("values") or []))
+        if text is None:
+            return None
+        reqs.append((expr.get("key", ""), text))
+    reqs.sort(key=lambda r: r[0])  # internalSelector.Add sorts requirements by key
+    return ",".join(text for _, text in reqs)
+
+
 def selector_string(sel: dict[str, Any] | None) -> str:
     """The canonical string of a metav1.LabelSelector (as Scale.status.selector shows it)."""
-    if not sel:
-        return ""
-    parts = [f"{k}={v}" for k, v in sorted((sel.get("matchLabels") or {}).items())]
-    for expr in sel.get("matchExpressions") or []:
-        op = expr.get("operator")
-        vals = ",".join(sorted(expr.get("values") or []))
-        if op == "In":
-            parts.append(f"{expr['key']} in ({vals})")
-        elif op == "NotIn":
-            parts.append(f"{expr['key']} notin ({vals})")
-        elif op == "Exists":
-            parts.append(expr["key"])
-        elif op == "DoesNotExist":
-            parts.append(f"!{expr['key']}")
-    return ",".join(parts)
+    return selector_text(sel) or ""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import functools
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from kubeproc.api import schema
+from kubeproc.api import schema, selectors
 from kubeproc.api.resources import Resource
 
 # A printer: (column definitions factory, row builder returning {"cells": [...], ...}).
@@ -131,35 +131,9 @@ def format_labels(labels: dict | None) -> str:
     return ",".join(pairs) or "<none>"
 
 
-def _requirement(key: str, op: str, values: list[str]) -> str | None:
-    # labels.Requirement.String(); multiple values print sorted.
-    vals = ",".join(sorted(values)) if len(values) > 1 else "".join(values)
-    if op == "In":
-        return f"{key} in ({vals})"
-    if op == "NotIn":
-        return f"{key} notin ({vals})"
-    if op == "Exists":
-        return key
-    if op == "DoesNotExist":
-        return "!" + key
-    return None
-
-
 def selector_string(selector: dict | None) -> str | None:
     """metav1.LabelSelectorAsSelector(...).String(); None when the selector is invalid."""
-    if not selector:
-        return ""  # nil -> labels.Nothing(), empty -> labels.Everything(): both print ""
-    reqs: list[tuple[str, str]] = []
-    for k, v in (selector.get("matchLabels") or {}).items():
-        reqs.append((k, f"{k}={v}"))
-    for expr in selector.get("matchExpressions") or []:
-        text = _requirement(expr.get("key", ""), expr.get("operator", ""),
-                            list(expr.get("values") or []))
-        if text is None:
-            return None
-        reqs.append((expr.get("key", ""), text))
-    reqs.sort(key=lambda r: r[0])  # internalSelector.Add sorts requirements by key
-    return ",".join(text for _, text in reqs)
+    return selectors.selector_text(selector)
 
 
 def format_label_selector(selector: dict | None) -> str:
