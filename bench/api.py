@@ -75,38 +75,29 @@ class Client:
             return r.status, await r.json()
 
 
-async def run_for(seconds: float, worker) -> tuple[int, list[float]]:
-    """Run `worker(i)` in CONCURRENCY loops for `seconds`; returns (count, latencies)."""
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
+async def run_clients(seconds: float, worker, rate: float | None = None) -> tuple[int, list[float]]:
+    """Run `worker(client, i)` from CONCURRENCY clients for `seconds`; returns (count, latencies).
 
-    async def loop(w: int) -> None:
-        i = 0
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            await worker(w, i)
-            latencies.append(time.perf_counter() - t0)
-            i += 1
-    await asyncio.gather(*(loop(w) for w in range(CONCURRENCY)))
-    return len(latencies), latencies
-
-
-async def run_paced(seconds: float, rate: float, worker) -> tuple[int, list[float]]:
-    """CONCURRENCY clients sharing an offered load of `rate` requests/s (each on its own
-    schedule; a late client sends at once), so latency is measured below saturation."""
+    Without `rate` each client sends as soon as its previous answer arrives (saturation).
+    With `rate` the clients share an offered load of `rate` requests/s, each on its own
+    schedule (a late client sends at once), so latency is measured below saturation.
+    """
     latencies: list[float] = []
     start = time.perf_counter()
-    per_client = rate / CONCURRENCY
 
     async def loop(w: int) -> None:
         i = 0
         while True:
-            due = start + (i + w / CONCURRENCY) / per_client
-            if due - start >= seconds:
-                return
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if rate is None:
+                if time.perf_counter() - start >= seconds:
+                    return
+            else:
+                due = start + (i + w / CONCURRENCY) * CONCURRENCY / rate
+                if due - start >= seconds:
+                    return
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             t0 = time.perf_counter()
             await worker(w, i)
             latencies.append(time.perf_counter() - t0)
@@ -129,20 +120,20 @@ async def bench(inst: Instance, seconds: float, pods: int) -> dict[str, str]:
         async def get_one(w: int, i: int) -> None:
             status, _ = await c.get("/api/v1/namespaces/default/configmaps/probe")
             assert status == 200
-        n, lat = await run_for(seconds, get_one)
+        n, lat = await run_clients(seconds, get_one)
         res["GET (32 clients)"] = f"{n / seconds:,.0f}/s, p50 {statistics.median(lat)*1e3:.1f} ms, p99 {pct(lat, .99)*1e3:.1f} ms"
 
         async def create_one(w: int, i: int) -> None:
             status, body = await c.post("/api/v1/namespaces/default/pods", pod(f"c-{w}-{i}"))
             assert status == 201, body
-        n, lat = await run_for(seconds, create_one)
+        n, lat = await run_clients(seconds, create_one)
         res["durable CREATE of a pod (32 clients)"] = (f"{n / seconds:,.0f}/s, p50 {statistics.median(lat)*1e3:.1f} ms, "
                                                        f"p99 {pct(lat, .99)*1e3:.1f} ms")
 
         async def create_paced(w: int, i: int) -> None:
             status, body = await c.post("/api/v1/namespaces/default/pods", pod(f"r-{w}-{i}"))
             assert status == 201, body
-        n, lat = await run_paced(seconds, 500, create_paced)
+        n, lat = await run_clients(seconds, create_paced, rate=500)
         res["durable CREATE at 500/s offered (32 clients)"] = (
             f"{n / seconds:,.0f}/s, p50 {statistics.median(lat)*1e3:.1f} ms, p99 {pct(lat, .99)*1e3:.1f} ms")
 
@@ -150,10 +141,10 @@ async def bench(inst: Instance, seconds: float, pods: int) -> dict[str, str]:
             status, body = await c.patch(f"/api/v1/namespaces/default/pods/c-{w}-0",
                                          {"metadata": {"labels": {"n": str(i)}}})
             assert status == 200, body
-        n, lat = await run_for(seconds, patch_one)
+        n, lat = await run_clients(seconds, patch_one)
         res["PATCH (32 clients)"] = (f"{n / seconds:,.0f}/s, p50 {statistics.median(lat)*1e3:.1f} ms, "
                                      f"p99 {pct(lat, .99)*1e3:.1f} ms")
-        n, lat = await run_paced(seconds, 500, patch_one)
+        n, lat = await run_clients(seconds, patch_one, rate=500)
         res["PATCH at 500/s offered (32 clients)"] = (
             f"{n / seconds:,.0f}/s, p50 {statistics.median(lat)*1e3:.1f} ms, p99 {pct(lat, .99)*1e3:.1f} ms")
         res["watch delivery after ack"] = await watch_latency(c)

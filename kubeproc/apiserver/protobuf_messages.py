@@ -41,6 +41,18 @@ KINDS: dict[tuple[str, str], str] = {
 # StringList for []string wrapper messages such as AttestationValue);
 # "[]" prefix = repeated, "{}" prefix = map<string, TYPE>. MODE mirrors the Go field:
 # "!" always emitted (no omitempty, or a non-pointer struct), "?" omitempty, "*" pointer.
+# Container and EphemeralContainerCommon carry the same field numbers upstream.
+_CONTAINER_FIELDS = (
+    "1=name:s! 2=image:s? 3=command:[]s? 4=args:[]s? 5=workingDir:s? 6=ports:[]ContainerPort? "
+    "7=env:[]EnvVar? 8=resources:ResourceRequirements! 9=volumeMounts:[]VolumeMount? "
+    "10=livenessProbe:Probe* 11=readinessProbe:Probe* 12=lifecycle:Lifecycle* "
+    "13=terminationMessagePath:s? 14=imagePullPolicy:s? 15=securityContext:SecurityContext* "
+    "16=stdin:b? 17=stdinOnce:b? 18=tty:b? 19=envFrom:[]EnvFromSource? "
+    "20=terminationMessagePolicy:s? 21=volumeDevices:[]VolumeDevice? 22=startupProbe:Probe* "
+    "23=resizePolicy:[]ContainerResizePolicy? 24=restartPolicy:s* "
+    "25=restartPolicyRules:[]ContainerRestartRule?"
+)
+
 MESSAGES: dict[str, str] = {
     "Namespace": "1=metadata:ObjectMeta! 2=spec:NamespaceSpec! 3=status:NamespaceStatus!",
     "ObjectMeta": (
@@ -226,16 +238,7 @@ MESSAGES: dict[str, str] = {
     "TypedLocalObjectReference": "1=apiGroup:s* 2=kind:s! 3=name:s!",
     "TypedObjectReference": "1=apiGroup:s* 2=kind:s! 3=name:s! 4=namespace:s*",
     "ImageVolumeSource": "1=reference:s? 2=pullPolicy:s?",
-    "Container": (
-        "1=name:s! 2=image:s? 3=command:[]s? 4=args:[]s? 5=workingDir:s? 6=ports:[]ContainerPort? "
-        "7=env:[]EnvVar? 8=resources:ResourceRequirements! 9=volumeMounts:[]VolumeMount? "
-        "10=livenessProbe:Probe* 11=readinessProbe:Probe* 12=lifecycle:Lifecycle* "
-        "13=terminationMessagePath:s? 14=imagePullPolicy:s? 15=securityContext:SecurityContext* "
-        "16=stdin:b? 17=stdinOnce:b? 18=tty:b? 19=envFrom:[]EnvFromSource? "
-        "20=terminationMessagePolicy:s? 21=volumeDevices:[]VolumeDevice? 22=startupProbe:Probe* "
-        "23=resizePolicy:[]ContainerResizePolicy? 24=restartPolicy:s* "
-        "25=restartPolicyRules:[]ContainerRestartRule?"
-    ),
+    "Container": _CONTAINER_FIELDS,
     "ContainerPort": "1=name:s? 2=hostPort:i? 3=containerPort:i! 4=protocol:s? 5=hostIP:s?",
     "EnvVar": "1=name:s! 2=value:s? 3=valueFrom:EnvVarSource*",
     "EnvVarSource": (
@@ -340,16 +343,7 @@ MESSAGES: dict[str, str] = {
         "5=minDomains:i* 6=nodeAffinityPolicy:s* 7=nodeTaintsPolicy:s* 8=matchLabelKeys:[]s?"
     ),
     "EphemeralContainer": "1=^EphemeralContainerCommon 2=targetContainerName:s?",
-    "EphemeralContainerCommon": (
-        "1=name:s! 2=image:s? 3=command:[]s? 4=args:[]s? 5=workingDir:s? 6=ports:[]ContainerPort? "
-        "7=env:[]EnvVar? 8=resources:ResourceRequirements! 9=volumeMounts:[]VolumeMount? "
-        "10=livenessProbe:Probe* 11=readinessProbe:Probe* 12=lifecycle:Lifecycle* "
-        "13=terminationMessagePath:s? 14=imagePullPolicy:s? 15=securityContext:SecurityContext* "
-        "16=stdin:b? 17=stdinOnce:b? 18=tty:b? 19=envFrom:[]EnvFromSource? "
-        "20=terminationMessagePolicy:s? 21=volumeDevices:[]VolumeDevice? 22=startupProbe:Probe* "
-        "23=resizePolicy:[]ContainerResizePolicy? 24=restartPolicy:s* "
-        "25=restartPolicyRules:[]ContainerRestartRule?"
-    ),
+    "EphemeralContainerCommon": _CONTAINER_FIELDS,
     "PodOS": "1=name:s!",
     "PodSchedulingGate": "1=name:s!",
     "PodResourceClaim": "1=name:s! 3=resourceClaimName:s* 4=resourceClaimTemplateName:s*",

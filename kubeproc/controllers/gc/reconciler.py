@@ -82,26 +82,24 @@ class GarbageCollector:
                                      uid=node.uid)
         elif isinstance(action, RemoveOwnerRefs):
             drop = set(action.uids)
-
-            def strip(obj: dict[str, Any]) -> dict[str, Any]:
-                if obj["metadata"].get("uid") != node.uid:
-                    raise errors.NotFound("gone")
-                refs = [o for o in obj["metadata"].get("ownerReferences") or []
-                        if o.get("uid") not in drop]
-                if refs:
-                    obj["metadata"]["ownerReferences"] = refs
-                else:
-                    obj["metadata"].pop("ownerReferences", None)
-                return obj
-            await self.client.mutate(resource, node.namespace, node.name, strip)
+            await self.client.mutate(resource, node.namespace, node.name, _dropping(
+                node.uid, "ownerReferences", lambda ref: ref.get("uid") in drop))
         elif isinstance(action, RemoveFinalizer):
-            def unfinalize(obj: dict[str, Any]) -> dict[str, Any]:
-                if obj["metadata"].get("uid") != node.uid:
-                    raise errors.NotFound("gone")
-                fins = [f for f in obj["metadata"].get("finalizers") or [] if f != action.finalizer]
-                if fins:
-                    obj["metadata"]["finalizers"] = fins
-                else:
-                    obj["metadata"].pop("finalizers", None)
-                return obj
-            await self.client.mutate(resource, node.namespace, node.name, unfinalize)
+            await self.client.mutate(resource, node.namespace, node.name, _dropping(
+                node.uid, "finalizers", lambda fin: fin == action.finalizer))
+
+
+def _dropping(uid: str, field: str, drop):
+    """An edit removing the entries `drop` selects from metadata[field] of the object with
+    `uid` (a recreated object of the same name is left alone)."""
+    def edit(obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        if meta.get("uid") != uid:
+            raise errors.NotFound("gone")
+        kept = [entry for entry in meta.get(field) or [] if not drop(entry)]
+        if kept:
+            meta[field] = kept
+        else:
+            meta.pop(field, None)
+        return obj
+    return edit
