@@ -21,10 +21,11 @@ unit: install
 	$(VENV)/bin/python -m pytest -q tests/unit
 
 e2e: install
-	$(VENV)/bin/python -m pytest -q tests/e2e
+	$(VENV)/bin/python -m pytest -q tests/e2e tests/node
 
 bench: install
 	$(VENV)/bin/python -m bench.api
+	$(VENV)/bin/python -m bench.pods
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

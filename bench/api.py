@@ -223,7 +223,7 @@ def main() -> int:
                         help="at least this many pods are stored for the RSS and LIST figures")
     args = parser.parse_args()
     base = tempfile.mkdtemp(prefix="kubeproc-bench-")
-    inst = Instance(os.path.join(base, "data"), free_port())
+    inst = Instance(os.path.join(base, "data"), free_port(), extra_args=("--no-agent",))
     inst.start()
     try:
         results = asyncio.run(bench(inst, args.seconds, args.pods))

@@ -23,7 +23,7 @@ import yaml
 from aiohttp import web
 
 from kubeproc.api import errors, resources
-from kubeproc.apiserver import pki
+from kubeproc.apiserver import pki, podstreams
 from kubeproc.apiserver.app import make_app
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers.gc.reconciler import GarbageCollector
@@ -41,6 +41,10 @@ class Config:
     data_dir: str
     api_port: int = 0
     listen: str = "127.0.0.1"
+    agent: bool = True  # run pods (the node agent and the scheduler); False: the API alone
+    node_name: str = ""  # default: the host name
+    pod_cidr: str = ""  # default: derived from the data dir
+    backoff_seconds: float = 10.0  # the kubelet's container restart back-off base (tests shorten)
 
     @property
     def run_dir(self) -> str:
@@ -153,7 +157,12 @@ class Instance:
         # full collection; fewer, larger young collections cut tail latency under write load.
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
+        agent, node_parts, streams = None, [], None
+        if cfg.agent:
+            from kubeproc.nodewiring import start_node
+            agent, node_parts, streams = await start_node(cfg, registry)
         app = make_app(registry, p.token, f"{cfg.listen}:{port}")
+        podstreams.add_routes(app, registry, streams)
         sslctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         sslctx.load_cert_chain(p.cert, p.key)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
@@ -175,11 +184,14 @@ class Instance:
             loop.add_signal_handler(sig, stop.set)
         controllers = [GarbageCollector(LocalClient(registry, "generic-garbage-collector")),
                        NamespaceController(LocalClient(registry, "namespace-controller"))]
+        controllers += node_parts
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(c.run(), name=type(c).__name__) for c in controllers]
                 await stop.wait()
                 log.info("kubeproc shutting down")
+                if agent is not None:
+                    await agent.shutdown()  # every pod stopped, the host left clean
                 await runner.cleanup()  # stop taking requests; open watches end
                 for t in tasks:
                     t.cancel()

@@ -4,8 +4,9 @@
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-# runc runs pods; iproute2 and nftables are the network tools the agent and tests use.
-APT_PACKAGES=(iproute2 ca-certificates runc nftables)
+# runc runs pods; iproute2 and nftables are the network tools the agent and tests use;
+# redis-server and python3 are host programs the image catalog maps images to (tests run them).
+APT_PACKAGES=(iproute2 ca-certificates runc nftables redis-server redis-tools python3)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

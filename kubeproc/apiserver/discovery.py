@@ -14,7 +14,8 @@ from kubeproc import __version__
 from kubeproc.api import resources, schema
 
 _SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
-              "eviction": ["create"], "binding": ["create"], "log": ["get"], "finalize": ["update"]}
+              "eviction": ["create"], "binding": ["create"], "log": ["get"], "finalize": ["update"],
+              "exec": ["create", "get"], "attach": ["create", "get"], "portforward": ["create", "get"]}
 _SUB_KIND = {"Scale": ("autoscaling", "v1"), "Eviction": ("policy", "v1"), "Binding": ("", "v1")}
 
 

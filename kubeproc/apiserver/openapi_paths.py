@@ -187,8 +187,15 @@ def resource_paths(res: Resource) -> dict[str, PathItem]:
     return out
 
 
+# pods/exec, attach, portforward: upstream documents them as "connect" operations over an
+# upgraded stream; kubeproc serves them (apiserver/podstreams.py) without OpenAPI entries.
+CONNECT_SUBRESOURCES = ("exec", "attach", "portforward")
+
+
 def _subresource_ops(res: Resource, sub: str, sub_kind: str, op: Any, scope: str) -> list[Op]:
     """Operations of one subresource (installer.go registerResourceHandlers per storage verb)."""
+    if sub in CONNECT_SUBRESOURCES:
+        return []  # connect verbs (upgrade streams) are not described here; kubectl needs none
     g, v = (res.group, res.version)
     if sub_kind != res.kind:
         g, v = _SUBRESOURCE_GROUPS.get(sub_kind, (g, v))

@@ -56,7 +56,15 @@ def _api_ok(cfg: Config) -> tuple[bool, str]:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    cfg = Config(_data_dir(args.data_dir), args.api_port or 0, args.listen)
+    cfg = Config(_data_dir(args.data_dir), args.api_port or 0, args.listen, agent=not args.no_agent,
+                 node_name=args.node_name or "", pod_cidr=args.pod_cidr or "",
+                 backoff_seconds=args.backoff_seconds)
+    if cfg.agent:
+        from kubeproc.agent import preflight
+        problem = preflight.problem()
+        if problem:
+            print(f"kubeproc: {problem}", file=sys.stderr)
+            return 1
     if args.foreground:
         from kubeproc.server import Instance
         import asyncio
@@ -75,6 +83,14 @@ def cmd_up(args: argparse.Namespace) -> int:
            "--data-dir", cfg.data_dir, "--listen", cfg.listen]
     if cfg.api_port:
         cmd += ["--api-port", str(cfg.api_port)]
+    if not cfg.agent:
+        cmd.append("--no-agent")
+    if cfg.node_name:
+        cmd += ["--node-name", cfg.node_name]
+    if cfg.pod_cidr:
+        cmd += ["--pod-cidr", cfg.pod_cidr]
+    if args.backoff_seconds != 10.0:
+        cmd += ["--backoff-seconds", str(args.backoff_seconds)]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True, close_fds=True)
@@ -141,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="address the API listens on (default 127.0.0.1)")
     up.add_argument("--foreground", action="store_true", help="run in the foreground (service managers)")
     up.add_argument("--timeout", type=float, default=30.0)
+    up.add_argument("--no-agent", action="store_true",
+                    help="serve the API alone: no node, no scheduler, pods never run")
+    up.add_argument("--node-name", help="the Node's name (default: the host name)")
+    up.add_argument("--pod-cidr", help="pod addresses (default: a /24 derived from the data dir)")
+    up.add_argument("--backoff-seconds", type=float, default=10.0,
+                    help="container restart back-off base (the kubelet's 10 s; max is 30x)")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop kubeproc")
     down.add_argument("--data-dir")

@@ -92,8 +92,11 @@ class LocalClient:
         return new
 
     async def delete(self, resource: Resource, namespace: str, name: str,
-                     propagation: str | None = None, uid: str | None = None) -> None:
+                     propagation: str | None = None, uid: str | None = None,
+                     grace_period_seconds: int | None = None) -> None:
         options: dict[str, Any] = {}
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
         if propagation:
             options["propagationPolicy"] = propagation
         if uid:

@@ -226,6 +226,8 @@ class Registry:
             kept = json_deepcopy(old)
             kept.setdefault("spec", {})["finalizers"] = (new.get("spec") or {}).get("finalizers") or []
             new = kept
+        elif opts.subresource == "binding":
+            pass  # subresources.bind changes nodeName and the PodScheduled condition together
         elif st.status_subresource:
             if "status" in old:
                 # an owned `new` is defaulted in place: it must not share old's status

@@ -106,6 +106,7 @@ def spec_of(obj: dict[str, Any]) -> dict[str, Any]:
 
 def reset_status_on_create(resource: Resource, obj: dict[str, Any]) -> None:
     """PrepareForCreate: status sent by a client on create is dropped; defaulting and admission
-    (kubeproc/api/admission.py) then set the initial status a kind starts with."""
-    if strategy(resource).status_subresource:
+    (kubeproc/api/admission.py) then set the initial status a kind starts with. A Node keeps
+    the status it registers with (pkg/registry/core/node/strategy.go PrepareForCreate)."""
+    if strategy(resource).status_subresource and resource.kind != "Node":
         obj.pop("status", None)

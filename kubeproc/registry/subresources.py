@@ -7,6 +7,8 @@ would be violated); binding follows pkg/registry/core/pod/storage (BindingREST).
 
 from __future__ import annotations
 
+import datetime as _dt
+
 import copy
 from typing import Any
 
@@ -144,6 +146,15 @@ async def bind(reg: Registry, namespace: str, name: str, binding: Any) -> dict[s
             raise errors.Conflict.of("pods/binding", "", name,
                                      f"pod {name} is already assigned to node \"{current}\"")
         old.setdefault("spec", {})["nodeName"] = node
+        # storage.go assignPod/setPodHostAndAnnotations: the binding also marks PodScheduled
+        status = old.setdefault("status", {})
+        conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        prev = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
+        now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        keep = prev is not None and prev.get("status") == "True"
+        conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                      "lastTransitionTime": prev.get("lastTransitionTime") if keep and prev else now})
+        status["conditions"] = conds
         return old
     await reg.patch_with(_POD, namespace, name, mutate, WriteOptions(field_manager="kubeproc-scheduler",
                                                                   subresource="binding"))

@@ -42,6 +42,7 @@ class Instance:
     port: int
     proc: subprocess.Popen | None = None
     home: str = ""
+    extra_args: tuple[str, ...] = ()  # e.g. ("--no-agent",) or ("--backoff-seconds", "1")
     _ctx: ssl.SSLContext | None = field(default=None, repr=False)
 
     @property
@@ -63,7 +64,7 @@ class Instance:
 
     def start(self, timeout: float = 30.0) -> None:
         cmd = [sys.executable, "-m", "kubeproc.cli.main", "up", "--foreground",
-               "--data-dir", self.data_dir, "--api-port", str(self.port)]
+               "--data-dir", self.data_dir, "--api-port", str(self.port), *self.extra_args]
         os.makedirs(self.data_dir, exist_ok=True)
         log = open(os.path.join(self.data_dir, "test-server.log"), "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,

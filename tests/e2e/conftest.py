@@ -1,5 +1,6 @@
 """Fixtures: one real kubeproc per test session (tests isolate by namespace) and fresh ones on
-demand for tests that kill or restart the server."""
+demand for tests that kill or restart the server. These are control-plane tests: the
+instances run without the node agent (`--no-agent`); tests/node run pods for real."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from kubeproc.testing.instance import Instance, free_port
 @pytest.fixture(scope="session")
 def cluster():
     base = tempfile.mkdtemp(prefix="kubeproc-e2e-")
-    inst = Instance(os.path.join(base, "data"), free_port())
+    inst = Instance(os.path.join(base, "data"), free_port(), extra_args=("--no-agent",))
     inst.start()
     try:
         yield inst
@@ -32,7 +33,7 @@ def fresh_instance():
     made: list[Instance] = []
 
     def make() -> Instance:
-        inst = Instance(os.path.join(base, f"data{len(made)}"), free_port())
+        inst = Instance(os.path.join(base, f"data{len(made)}"), free_port(), extra_args=("--no-agent",))
         made.append(inst)
         return inst
     try:

@@ -5,11 +5,12 @@ directory is skipped, with the reason, if not root or runc is missing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
 import uuid
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -129,8 +130,10 @@ class Harness:
         return left
 
 
-@pytest.fixture
-def harness():
+@contextlib.contextmanager
+def harness_ctx(before_remove: Callable[[str], None] = lambda data: None) -> Iterator[Harness]:
+    """A Harness cleaned up (and checked for leaks) even when the test fails; `before_remove`
+    runs on the data dir before it is deleted (e.g. unmount what a failed test left)."""
     h = Harness()
     try:
         yield h
@@ -140,5 +143,12 @@ def harness():
         finally:
             h.loop.close()
             left = h.leftovers()
+            before_remove(h.data)
             shutil.rmtree(h.data, ignore_errors=True)
         assert not left, f"leaked: {left}"
+
+
+@pytest.fixture
+def harness():
+    with harness_ctx() as h:
+        yield h

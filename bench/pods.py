@@ -1,0 +1,201 @@
+"""Pod startup benchmark: `python -m bench.pods` (root; part of `make bench`).
+
+Starts a private kubeproc with its node agent and measures, through the API and a watch:
+- sequential startup latency: each pod is created after the previous one started; latency is
+  creation request sent → the watch shows every container running (no probes);
+- bursts: 100 and 500 pods created at once (32 concurrent clients) → all started;
+- agent memory per running pod: kubeproc's RSS and the shims' private memory, per pod;
+- where the time goes: the agent's per-step timings (KUBEPROC_TRACE) as medians.
+Prints a Markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import ssl
+import statistics
+import subprocess
+import tempfile
+import time
+
+import aiohttp
+
+from bench.api import pct, rss_mb
+from kubeproc.testing.instance import Instance, free_port
+
+NS = "bench"
+
+
+def pod(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "bench"}},
+            "spec": {"terminationGracePeriodSeconds": 0 + 1,
+                     "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "100000"]}]}}
+
+
+def started(obj: dict) -> bool:
+    cs = (obj.get("status") or {}).get("containerStatuses") or []
+    return bool(cs) and all("running" in (c.get("state") or {}) for c in cs)
+
+
+class Bench:
+    def __init__(self, inst: Instance) -> None:
+        self.inst = inst
+        ctx = ssl.create_default_context(cafile=inst.ca)
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, limit=32),
+                                             headers={"Authorization": f"Bearer {inst.token}"})
+        self.started: dict[str, float] = {}
+        self.waiters: dict[str, asyncio.Future[float]] = {}
+        self.watch_task: asyncio.Task | None = None
+
+    async def watch(self) -> None:
+        url = f"{self.inst.url}/api/v1/namespaces/{NS}/pods?watch=1&allowWatchBookmarks=false"
+        async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as resp:
+            async for line in resp.content:
+                ev = json.loads(line)
+                obj = ev["object"]
+                name = obj["metadata"]["name"]
+                if name not in self.started and started(obj):
+                    t = time.perf_counter()
+                    self.started[name] = t
+                    fut = self.waiters.pop(name, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(t)
+
+    async def create(self, name: str) -> float:
+        t0 = time.perf_counter()
+        async with self.session.post(f"{self.inst.url}/api/v1/namespaces/{NS}/pods",
+                                     json=pod(name)) as resp:
+            assert resp.status == 201, await resp.text()
+        return t0
+
+    async def until_started(self, name: str, timeout: float = 60) -> float:
+        if name in self.started:
+            return self.started[name]
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters[name] = fut
+        return await asyncio.wait_for(fut, timeout)
+
+    async def delete_all(self) -> None:
+        async with self.session.delete(f"{self.inst.url}/api/v1/namespaces/{NS}/pods") as resp:
+            assert resp.status == 200, await resp.text()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            async with self.session.get(f"{self.inst.url}/api/v1/namespaces/{NS}/pods") as resp:
+                if not (await resp.json())["items"]:
+                    return
+            await asyncio.sleep(0.2)
+        raise RuntimeError("pods were not deleted within 120 s")
+
+    async def sequential(self, n: int) -> list[float]:
+        out = []
+        for i in range(n):
+            t0 = await self.create(f"seq-{i}")
+            out.append((await self.until_started(f"seq-{i}") - t0) * 1000)
+        return out
+
+    async def burst(self, n: int, prefix: str) -> float:
+        sem = asyncio.Semaphore(32)
+
+        async def one(i: int) -> None:
+            async with sem:
+                await self.create(f"{prefix}-{i}")
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        ends = await asyncio.gather(*(self.until_started(f"{prefix}-{i}", 120) for i in range(n)))
+        return max(ends) - t0
+
+
+def shim_private_kb(data_dir: str) -> tuple[int, int]:
+    """(number of shims, their total private memory in KiB) for this instance's containers."""
+    total, count = 0, 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+            if b"shim.py" not in cmd or data_dir.encode() not in cmd and count > 10_000:
+                continue
+            if b"shim.py" not in cmd:
+                continue
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                text = f.read()
+        except OSError:
+            continue
+        priv = sum(int(m) for m in re.findall(r"Private_(?:Clean|Dirty):\s+(\d+)", text))
+        total += priv
+        count += 1
+    return count, total
+
+
+def trace_medians(log_path: str) -> dict[str, float]:
+    steps: dict[str, list[float]] = {}
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            m = re.search(r"trace pod=\S+ step=(\S+) ms=([\d.]+)", line)
+            if m:
+                steps.setdefault(m.group(1), []).append(float(m.group(2)))
+    return {k: statistics.median(v) for k, v in steps.items()}
+
+
+async def run(args: argparse.Namespace) -> None:
+    base = tempfile.mkdtemp(prefix="kubeproc-bench-pods-")
+    os.environ["KUBEPROC_TRACE"] = "1"
+    inst = Instance(os.path.join(base, "data"), free_port())
+    inst.start()
+    b = Bench(inst)
+    try:
+        inst.kubectl("create", "namespace", NS)
+        b.watch_task = asyncio.get_running_loop().create_task(b.watch())
+        await asyncio.sleep(0.2)  # the watch is open before the first create
+        await b.sequential(5)  # warm-up: imports, first bundle, zygote
+        await b.delete_all()
+        seq = await b.sequential(args.sequential)
+        await b.delete_all()
+        burst100 = await b.burst(100, "b100")
+        idle = rss_mb(inst.proc.pid)
+        shims, shim_kb = shim_private_kb(inst.data_dir)
+        await b.delete_all()
+        rss0 = rss_mb(inst.proc.pid)
+        burst500 = await b.burst(args.burst, "b500") if args.burst else 0.0
+        rss500 = rss_mb(inst.proc.pid)
+        await b.delete_all()
+        steps = trace_medians(os.path.join(inst.data_dir, "test-server.log"))
+    finally:
+        if b.watch_task:
+            b.watch_task.cancel()
+        await b.session.close()
+        inst.stop(timeout=120)
+        shutil.rmtree(base, ignore_errors=True)
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                         capture_output=True, text=True).stdout.strip()
+    print(f"machine: {os.cpu_count()} cores, {cpu}, {platform.platform()}")
+    print("| measure | result | target |\n|---|---|---|")
+    print(f"| sequential startup p50 ({len(seq)} pods) | {statistics.median(seq):.1f} ms | <= 40 ms |")
+    print(f"| sequential startup p99 | {pct(seq, 0.99):.1f} ms | <= 100 ms |")
+    print(f"| burst of 100, all started | {burst100:.2f} s | <= 2 s |")
+    if args.burst:
+        print(f"| burst of {args.burst}, all started | {burst500:.2f} s | <= 10 s |")
+        print(f"| kubeproc RSS growth with {args.burst} pods running | "
+              f"{(rss500 - rss0) * 1024 / args.burst:.0f} KB/pod | <= 100 KB/pod |")
+    print(f"| container shims, private memory | {shim_kb / max(shims, 1):.0f} KB each ({shims} running) | |")
+    print(f"| kubeproc RSS with 100 pods running | {idle:.0f} MB | |")
+    print("\nwhere the time goes (median per pod, ms): " +
+          ", ".join(f"{k} {v:.1f}" for k, v in sorted(steps.items())))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--sequential", type=int, default=100)
+    p.add_argument("--burst", type=int, default=500)
+    asyncio.run(run(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

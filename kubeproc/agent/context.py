@@ -1,0 +1,403 @@
+"""The context pod workers share (`Node`): configuration, the Client, Runtime and Network seams,
+sandbox creation/teardown (RunPodSandbox/StopPodSandbox) and container launches
+(startContainer). Every side effect of a pod worker goes through here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import logging
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubeproc.agent import backoff as bo
+from kubeproc.agent import hooks, instances, launch, mounts, podns, sandbox, volumes
+from kubeproc.agent.probes import ProbeManager
+from kubeproc.agent.runtime import exec as rexec
+from kubeproc.agent.streams import ContainerRef
+from kubeproc.agent.instances import PodRecord, now
+from kubeproc.agent.network import Network, NetworkConfig
+from kubeproc.agent.plan import KillContainer, StartContainer
+from kubeproc.agent.podphase import init_specs, regular_specs
+from kubeproc.agent.podstatus import Probes
+from kubeproc.agent.runtime.protocol import Runtime, RuntimeError_
+from kubeproc.agent.runtime.runc import write_bundle
+from kubeproc.agent.runtime import bundle as oci
+from kubeproc.agent.worker import PodWorker
+from kubeproc.api import errors, resources
+from kubeproc.client.local import LocalClient
+from kubeproc.machinery.events import EventRecorder
+
+log = logging.getLogger(__name__)
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+@dataclass
+class AgentConfig:
+    data_dir: str
+    node_name: str
+    network: NetworkConfig
+    host_ip: str = "127.0.0.1"
+    cluster_domain: str = "cluster.local"
+    cluster_dns: tuple[str, ...] = ()
+    backoff: bo.BackoffConfig = field(default_factory=bo.BackoffConfig)
+    pids_limit: int | None = None
+    memory_capacity: int = 1 << 34
+    shutdown_grace_seconds: int = 10
+    probe_time_scale: float = 1.0  # tests only: scales probe delays and periods
+    host_resolv: str = "/etc/resolv.conf"
+
+    @property
+    def instance(self) -> str:
+        return self.network.instance
+
+    @property
+    def cgroup_parent(self) -> str:
+        return f"/kubeproc-{self.instance}"
+
+    @property
+    def catalog_path(self) -> str:
+        return os.path.join(self.data_dir, "images.yaml")
+
+
+class _Lookups:
+    """ConfigMaps/Secrets of a namespace by name, read when the environment asks for one."""
+
+    class _Kind:
+        def __init__(self, client: LocalClient, res: Any, ns: str) -> None:
+            self.client, self.res, self.ns = client, res, ns
+
+        def get(self, name: str, default: Any = None) -> Any:
+            obj = self.client.get(self.res, self.ns, name)
+            return default if obj is None else obj
+
+    def __init__(self, client: LocalClient) -> None:
+        self.client = client
+
+    def configmaps(self, ns: str) -> Any:
+        return self._Kind(self.client, resources.by_kind("", "ConfigMap"), ns)
+
+    def secrets(self, ns: str) -> Any:
+        return self._Kind(self.client, resources.by_kind("", "Secret"), ns)
+
+
+class Node:
+    """What pod workers share; every side effect of the agent goes through here."""
+
+    def __init__(self, client: LocalClient, cfg: AgentConfig, runtime: Runtime,
+                 network: Network, recorder: EventRecorder) -> None:
+        self.client, self.cfg, self.runtime, self.network = client, cfg, runtime, network
+        self.recorder = recorder
+        self.pods_res = resources.by_kind("", "Pod")
+        self.pods_root = os.path.join(cfg.data_dir, "pods")
+        self.logs_root = os.path.join(cfg.data_dir, "logs")
+        self.host_ips = (cfg.host_ip,)
+        self.workers: dict[str, PodWorker] = {}
+        self.lookups = _Lookups(client)
+        # where a pod's start time goes (bench/pods.py reads these lines from the server log)
+        self.trace = bool(os.environ.get("KUBEPROC_TRACE"))
+        self.volume_sources = self._volume_sources()
+        self.probes = ProbeManager(self.exec_sync, self._probe_changed, self._probe_event,
+                                   time_scale=cfg.probe_time_scale)
+
+    async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> tuple[int, bytes]:
+        rt: Any = self.runtime
+        return await rexec.exec_sync(rt.runc, rt.root, container_id, argv, timeout)
+
+    def _probe_changed(self, pod_uid: str) -> None:
+        w = self.workers.get(pod_uid)
+        if w is not None:
+            w.wake.set()
+
+    def _probe_event(self, pod_uid: str, container: str, reason: str, message: str) -> None:
+        w = self.workers.get(pod_uid)
+        if w is not None:
+            self.event(w.last, "Warning", reason, message, f"spec.containers{{{container}}}")
+
+    def _volume_sources(self) -> volumes.VolumeSources:
+        get = self.client.get
+        cm, sec = resources.by_kind("", "ConfigMap"), resources.by_kind("", "Secret")
+        pvc, pv = resources.by_kind("", "PersistentVolumeClaim"), resources.by_kind("", "PersistentVolume")
+
+        def pv_path(obj: Any) -> str | None:
+            spec = obj.get("spec") or {}
+            return (spec.get("hostPath") or {}).get("path") or (spec.get("local") or {}).get("path")
+        return volumes.VolumeSources(
+            config_map=lambda ns, n: get(cm, ns, n), secret=lambda ns, n: get(sec, ns, n),
+            pvc=lambda ns, n: get(pvc, ns, n), pv=lambda n: get(pv, "", n),
+            service_account_token=lambda pod: None, pv_path=pv_path)
+
+    async def pod_volumes(self, w: PodWorker, pod: dict[str, Any]) -> dict[str, volumes.HostVolume]:
+        """The pod's volumes on the host, set up on first use (idempotent; after an agent restart
+        they are found again). Raises volumes.VolumeError."""
+        if w.volumes is None:
+            w.volumes = await asyncio.to_thread(volumes.setup_pod_volumes, pod, w.record.dir,
+                                                self.volume_sources, self.cfg.node_name)
+        return w.volumes
+
+    async def refresh_volumes(self, w: PodWorker, pod: dict[str, Any]) -> None:
+        """Projected content (configMap, secret, downwardAPI) follows its sources atomically."""
+        if w.volumes is None or w.record.sandbox() is None:
+            return
+        errs: list[volumes.VolumeError] = []
+        await asyncio.to_thread(volumes.refresh_pod_volumes, pod, w.record.dir,
+                                self.volume_sources, self.cfg.node_name, errs)
+        for e in errs:
+            self.event(pod, "Warning", "FailedMount", e.message)
+
+    def note(self, pod: dict[str, Any], step: str, since: float) -> None:
+        if self.trace:
+            log.info("trace pod=%s step=%s ms=%.2f", (pod.get("metadata") or {}).get("name"),
+                     step, (time.perf_counter() - since) * 1000)
+
+    def locate(self, pod_uid: str, container: str) -> ContainerRef | None:
+        """The latest instance of a pod's container (for logs and exec)."""
+        w = self.workers.get(pod_uid)
+        if w is None:
+            return None
+        mine = [c for c in w.observe() if c.name == container]
+        if not mine:
+            return None
+        c = max(mine, key=lambda c: c.attempt)
+        return ContainerRef(c.id, c.attempt, c.state == "running")
+
+    # ---- hooks used by workers ----
+    def probe_results(self, container_id: str) -> Probes:
+        return self.probes.results(container_id)
+
+    def container_gone(self, worker: PodWorker, container_id: str) -> None:
+        self.probes.stop(container_id)
+
+    async def forget(self, worker: PodWorker) -> None:
+        """The pod is gone from the API and from the host: drop its records and logs."""
+        self.workers.pop(worker.uid, None)
+        worker.record.remove()
+        shutil.rmtree(self.log_dir(worker.last), ignore_errors=True)
+
+    def log_dir(self, pod: dict[str, Any]) -> str:
+        m = pod.get("metadata") or {}
+        return os.path.join(self.logs_root, f"{m.get('namespace')}_{m.get('name')}_{m.get('uid')}")
+
+    def event(self, pod: dict[str, Any], etype: str, reason: str, message: str,
+              field_path: str = "") -> None:
+        """Fire and forget: events never delay a pod."""
+        asyncio.get_running_loop().create_task(
+            self.recorder.event(pod, etype, reason, message, field_path=field_path))
+
+    async def create_sandbox(self, w: PodWorker, pod: dict[str, Any], attempt: int) -> bool:
+        """RunPodSandbox: netns + ipc/uts namespaces + the pod's hosts/resolv.conf/hostname."""
+        try:
+            hostname, fqdn = sandbox.hostname_for(pod, self.cfg.cluster_domain)
+        except sandbox.SandboxError as e:
+            self.event(pod, "Warning", "FailedCreatePodSandBox", str(e))
+            return False
+        t0 = time.perf_counter()
+        try:
+            net = await asyncio.to_thread(self.network.setup_pod, w.uid)
+            self.note(pod, "network", t0)
+            t1 = time.perf_counter()
+            await asyncio.to_thread(podns.create, self.cfg.instance, w.uid, hostname)
+            self.note(pod, "ipc_uts", t1)
+        except Exception as e:  # NetworkError, OSError
+            log.exception("sandbox of %s", w.uid)
+            self.event(pod, "Warning", "FailedCreatePodSandBox",
+                       f"Failed to create pod sandbox: {e}")
+            return False
+        os.makedirs(w.record.dir, exist_ok=True)
+        spec = pod.get("spec") or {}
+        try:
+            with open(self.cfg.host_resolv) as f:
+                host_resolv = f.read()
+        except OSError:
+            host_resolv = ""
+        dns = sandbox.pod_dns(pod, list(self.cfg.cluster_dns), self.cfg.cluster_domain, host_resolv)
+        for warning in dns.warnings:
+            self.event(pod, "Warning", "MissingClusterDNS" if "ClusterDNS" in warning
+                       else "DNSConfigForming", warning)
+        resolv = sandbox.render_resolv_conf(dns)
+        files = {
+            "hosts": sandbox.etc_hosts(pod, [net.ip], spec.get("hostAliases"), hostname, fqdn),
+            "resolv.conf": host_resolv if resolv is None else resolv,
+            "hostname": hostname + "\n",
+        }
+        for name, text in files.items():
+            tmp = os.path.join(w.record.dir, name + ".tmp")
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.replace(tmp, os.path.join(w.record.dir, name))
+        try:
+            w.volumes = None
+            await self.pod_volumes(w, pod)
+        except volumes.VolumeError as e:
+            self.event(pod, "Warning", e.reason, e.message)
+            return False
+        w.record.write_sandbox(attempt, net.ip)
+        self.note(pod, "sandbox", t0)
+        return True
+
+    async def teardown_sandbox(self, w: PodWorker, pod: dict[str, Any]) -> None:
+        w.volumes = None
+        await asyncio.to_thread(volumes.teardown_pod_volumes, w.record.dir)
+        await asyncio.to_thread(podns.remove, self.cfg.instance, w.uid)
+        await asyncio.to_thread(self.network.teardown_pod, w.uid)
+        w.record.drop_sandbox()
+        remove_cgroup(f"{self.cfg.cgroup_parent}/pod{w.uid}")
+
+    async def launch(self, w: PodWorker, pod: dict[str, Any],
+                     s: StartContainer) -> tuple[str, str] | None:
+        """startContainer: bundle, runc create + start, exit watcher. None on success, else the
+        Waiting (reason, message)."""
+        specs = {c["name"]: c for c in init_specs(pod) + regular_specs(pod)}
+        container = specs[s.name]
+        sb = w.record.sandbox()
+        assert sb is not None
+        ctx = launch.PodContext(
+            pod_dir=w.record.dir, ip=sb.ip,
+            hostname=sandbox.hostname_for(pod, self.cfg.cluster_domain)[0],
+            netns=self.cfg.network.netns_path(w.uid),
+            ipcns=podns.path(self.cfg.instance, w.uid, "ipc"),
+            utsns=podns.path(self.cfg.instance, w.uid, "uts"),
+            cgroup_parent=f"{self.cfg.cgroup_parent}/pod{w.uid}")
+        env = launch.build_env(pod, container, lookups=self.lookups, services=self._services(),
+                               node_name=self.cfg.node_name, host_ip=self.cfg.host_ip,
+                               pod_ip=sb.ip, allocatable=None)
+        if isinstance(env, launch.Failure):
+            return self._failed(pod, container, env)
+        try:
+            vols = await self.pod_volumes(w, pod)
+            extra = await asyncio.to_thread(mounts.container_mounts, pod, container, vols,
+                                            dict(env), w.record.dir)
+        except volumes.VolumeError as e:
+            return self._failed(pod, container, launch.Failure(
+                "CreateContainerConfigError", e.message))
+        bdir = w.record.bundle(s.name, s.attempt)
+        cid = w.record.container_id(s.name, s.attempt)
+        instances.remove_bundle(bdir)  # a start interrupted by a crash leaves a partial one
+        spec = launch.container_spec(
+            pod, container, cid=cid, attempt=s.attempt, ctx=ctx, env=env,
+            catalog_path=self.cfg.catalog_path, memory_capacity=self.cfg.memory_capacity,
+            pids_limit=self.cfg.pids_limit, rootfs_dir=os.path.join(bdir, "rootfs"),
+            extra_mounts=extra)
+        if isinstance(spec, launch.Failure):
+            return self._failed(pod, container, spec)
+        t0 = time.perf_counter()
+        launch.prepare_rootfs(spec)
+        write_bundle(bdir, oci.render(spec))
+        self.note(pod, "bundle", t0)
+        log_path = os.path.join(self.log_dir(pod), s.name, f"{s.attempt}.log")
+        try:
+            t0 = time.perf_counter()
+            await self.runtime.create(bdir, cid, log_path)
+            self.note(pod, "runc_create", t0)
+            t0 = time.perf_counter()
+            await self.runtime.start(cid)
+            self.note(pod, "runc_start", t0)
+        except RuntimeError_ as e:
+            msg = _runc_message(str(e))
+            w.record.write_exit(bdir, 128, msg, now())
+            try:
+                await self.runtime.delete(cid, force=True)
+            except RuntimeError_:
+                pass
+            instances.remove_rootfs(bdir)
+            self.event(pod, "Warning", "Failed", f"Error: {msg}")
+            self._prune(w, pod, s.name)
+            return None  # recorded as an exited instance (StartError): restarts back off
+        started = now()
+        w.record.mark_started(bdir, started)
+        w.watch_exit(cid, bdir)
+        self._prune(w, pod, s.name)
+        fp = f"spec.{'initContainers' if s.init else 'containers'}{{{s.name}}}"
+        self.event(pod, "Normal", "Started", f"Started container {s.name}", fp)
+        if not s.init or container.get("restartPolicy") == "Always":
+            self.probes.start(pod, container, cid, sb.ip, started)
+        post_start = (container.get("lifecycle") or {}).get("postStart")
+        if post_start:  # kuberuntime_container.go: the hook runs before the sync goes on
+            err = await hooks.run_handler(post_start, exec_sync=self.exec_sync, container_id=cid,
+                                          pod=pod, pod_ip=sb.ip, container_spec=container,
+                                          timeout=None)
+            if err:
+                self.event(pod, "Warning", hooks.FAILED_POST_START_HOOK, err, fp)
+                await self._kill_quietly(cid)
+        return None
+
+    async def _kill_quietly(self, cid: str) -> None:
+        try:
+            await self.runtime.kill(cid, signal.SIGKILL, all=True)
+        except RuntimeError_:
+            pass
+
+    def _prune(self, w: PodWorker, pod: dict[str, Any], name: str) -> None:
+        w.record.prune(name)
+        d = os.path.join(self.log_dir(pod), name)
+        try:
+            logs = sorted((int(f.split(".")[0]), f) for f in os.listdir(d) if f.split(".")[0].isdigit())
+        except FileNotFoundError:
+            return
+        for _, f in logs[:-instances.KEEP_PER_NAME]:
+            try:
+                os.unlink(os.path.join(d, f))
+            except FileNotFoundError:
+                pass
+
+    def _failed(self, pod: dict[str, Any], container: dict[str, Any],
+                f: launch.Failure) -> tuple[str, str]:
+        self.event(pod, "Warning", "Failed", f"Error: {f.message}")
+        return f.reason, f.message
+
+    def _services(self) -> list[dict[str, Any]] | None:
+        res = resources.by_kind("", "Service")
+        return self.client.list(res)[0] if res is not None else None
+
+    async def before_stop(self, w: PodWorker, pod: dict[str, Any], k: KillContainer) -> None:
+        """killContainer's first half: the event, then the preStop hook within the grace."""
+        self.event(pod, "Normal", "Killing", k.message)
+        if not k.run_pre_stop:
+            return
+        specs = {c["name"]: c for c in init_specs(pod) + regular_specs(pod)}
+        container = specs.get(k.name) or {}
+        handler = (container.get("lifecycle") or {}).get("preStop")
+        sb = w.record.sandbox()
+        if not handler:
+            return
+        remaining = max(0.0, (k.deadline - now()).total_seconds())
+        err = await hooks.run_handler(handler, exec_sync=self.exec_sync, container_id=k.container_id,
+                                      pod=pod, pod_ip=sb.ip if sb else "", container_spec=container,
+                                      timeout=remaining)
+        if err:
+            self.event(pod, "Warning", hooks.FAILED_PRE_STOP_HOOK, err)
+
+
+def _runc_message(err: str) -> str:
+    """runc's JSON log line or plain text → the containerd-style message kubectl shows."""
+    import json
+    for line in reversed(err.splitlines()):
+        try:
+            msg = json.loads(line).get("msg")
+        except ValueError:
+            msg = None
+        if msg:
+            return f"failed to create containerd task: OCI runtime create failed: {msg}: unknown"
+    return err.strip()
+
+
+def remove_cgroup(path: str) -> None:
+    """rmdir the cgroup in every hierarchy, deepest first (empty once runc deleted its children)."""
+    try:
+        ctrls = os.listdir(CGROUP_ROOT)
+    except FileNotFoundError:
+        return
+    for ctrl in ctrls:
+        base = os.path.join(CGROUP_ROOT, ctrl, path.lstrip("/"))
+        if not os.path.isdir(base):
+            continue
+        for root, dirs, _ in sorted(os.walk(base, topdown=False), key=lambda t: -len(t[0])):
+            try:
+                os.rmdir(root)
+            except OSError:
+                pass

@@ -1,0 +1,292 @@
+"""The default scheduler's loop: queue unscheduled pods, run `plan.schedule`, bind or report.
+
+Keeps a cache of nodes and bound pods from the watch (the scheduler cache), "assumes" a pod on
+its node as soon as the binding is written, and requeues unschedulable pods when a node changes
+or a bound pod frees its resources, after a per-pod backoff (pkg/scheduler/internal/queue:
+1s doubling to 10s; every 5 minutes regardless, podMaxInUnschedulablePodsDuration).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Hashable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from kubeproc.api import errors, resources
+from kubeproc.client.local import LocalClient
+from kubeproc.controllers.scheduler.plan import Bind, Unschedulable, pods_by_node, schedule
+from kubeproc.machinery import runner
+from kubeproc.machinery.events import EventRecorder
+from kubeproc.machinery.queue import WorkQueue
+
+log = logging.getLogger(__name__)
+_POD = resources.by_kind("", "Pod")
+_NODE = resources.by_kind("", "Node")
+DEFAULT_SCHEDULER = "default-scheduler"
+Key = tuple[str, str]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _rv(obj: Mapping[str, Any]) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _key(obj: Mapping[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace", ""), meta.get("name", "")
+
+
+def _terminal(pod: Mapping[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def _signature(pod: Mapping[str, Any]) -> str:
+    # eventhandlers.go isPodUpdated: an update that only touches status, resourceVersion,
+    # generation or managedFields does not bring an unschedulable pod back.
+    meta = {k: v for k, v in (pod.get("metadata") or {}).items()
+            if k not in ("resourceVersion", "generation", "managedFields")}
+    return json.dumps([meta, pod.get("spec")], sort_keys=True, default=str)
+
+
+def _node_signature(node: Mapping[str, Any]) -> str:
+    # eventhandlers.go nodeSchedulingPropertiesChange: labels, taints, unschedulable,
+    # allocatable and condition statuses matter; heartbeat-only status posts do not.
+    status = node.get("status") or {}
+    conds = sorted((c.get("type"), c.get("status")) for c in status.get("conditions") or ())
+    return json.dumps([(node.get("metadata") or {}).get("labels"), node.get("spec"),
+                       status.get("allocatable"), conds], sort_keys=True, default=str)
+
+
+def update_condition(status: dict[str, Any], cond: dict[str, Any], now: str) -> bool:
+    """pkg/api/v1/pod UpdatePodCondition: set `cond`, keeping its transition time when the
+    status is unchanged; returns whether anything changed. Mutates `status`."""
+    new = {"type": cond["type"], "status": cond["status"], "lastProbeTime": None,
+           "lastTransitionTime": now}
+    for k in ("reason", "message"):
+        if cond.get(k):
+            new[k] = cond[k]
+    conditions = status.setdefault("conditions", [])
+    for i, old in enumerate(conditions):
+        if old.get("type") != cond["type"]:
+            continue
+        if old.get("status") == new["status"]:
+            new["lastTransitionTime"] = old.get("lastTransitionTime")
+        same = all(old.get(k) == new.get(k) for k in
+                   ("status", "reason", "message", "lastProbeTime", "lastTransitionTime"))
+        conditions[i] = new
+        return not same
+    conditions.append(new)
+    return True
+
+
+class Scheduler:
+    def __init__(self, client: LocalClient, recorder: EventRecorder,
+                 scheduler_name: str = DEFAULT_SCHEDULER, *, initial_backoff: float = 1.0,
+                 max_backoff: float = 10.0, unschedulable_flush: float = 300.0) -> None:
+        self.client = client
+        self.recorder = recorder
+        self.name = scheduler_name
+        self.initial_backoff, self.max_backoff = initial_backoff, max_backoff
+        self.unschedulable_flush = unschedulable_flush
+        self.queue = WorkQueue(base_delay=0.05, max_delay=max_backoff)  # API-error retries
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.bound: dict[Key, dict[str, Any]] = {}  # pods with spec.nodeName (incl. assumed)
+        self.pending: dict[Key, str] = {}  # ours to schedule -> signature when last tried
+        self._attempts: dict[Key, tuple[int, float]] = {}  # failures, monotonic time of last
+        self._flush: dict[Key, asyncio.TimerHandle] = {}  # unschedulable pods' periodic retry
+
+    # ---- which pods are ours ---------------------------------------------------------
+    def responsible(self, pod: Mapping[str, Any]) -> bool:
+        """Unassigned, ours, alive, not gated (eventhandlers.go + SchedulingGates PreEnqueue)."""
+        spec = pod.get("spec") or {}
+        return (not spec.get("nodeName")
+                and (spec.get("schedulerName") or DEFAULT_SCHEDULER) == self.name
+                and not (pod.get("metadata") or {}).get("deletionTimestamp")
+                and not _terminal(pod) and not spec.get("schedulingGates"))
+
+    def _backoff_left(self, key: Key) -> float:
+        # scheduling_queue.go calculateBackoffDuration: initial * 2^(attempts-1), capped
+        attempts, last = self._attempts.get(key, (0, 0.0))
+        if not attempts:
+            return 0.0
+        backoff = min(self.initial_backoff * 2 ** (attempts - 1), self.max_backoff)
+        return max(0.0, last + backoff - time.monotonic())
+
+    def _enqueue(self, key: Key) -> None:
+        delay = self._backoff_left(key)
+        if delay > 0:
+            self.queue.add_after(key, delay)
+        else:
+            self.queue.add(key)
+
+    def _requeue_pending(self) -> None:
+        # MoveAllToActiveOrBackoffQueue: a cluster change may make any pending pod fit
+        for key in list(self.pending):
+            self._enqueue(key)
+
+    # ---- cache -----------------------------------------------------------------------
+    def _observe_node(self, node: dict[str, Any], deleted: bool) -> None:
+        name = node["metadata"]["name"]
+        old = self.nodes.get(name)
+        if deleted:
+            self.nodes.pop(name, None)
+            return
+        if old is not None and _rv(old) >= _rv(node):
+            return
+        self.nodes[name] = node
+        if old is None or _node_signature(old) != _node_signature(node):
+            self._requeue_pending()
+
+    def _observe_pod(self, pod: dict[str, Any], deleted: bool) -> None:
+        key = _key(pod)
+        if deleted:
+            self.pending.pop(key, None)
+            self._attempts.pop(key, None)
+            if self.bound.pop(key, None) is not None:
+                self._requeue_pending()  # its resources are free again
+            return
+        old = self.bound.get(key)
+        if old is not None and _rv(old) > _rv(pod):
+            return  # older than the pod we assumed after binding it
+        if (pod.get("spec") or {}).get("nodeName"):
+            self.pending.pop(key, None)
+            self._attempts.pop(key, None)
+            self.bound[key] = pod
+            if _terminal(pod) and (old is None or not _terminal(old)):
+                self._requeue_pending()
+            return
+        self.bound.pop(key, None)
+        if not self.responsible(pod):
+            self.pending.pop(key, None)
+            return
+        sig = _signature(pod)
+        if self.pending.get(key) != sig:  # new, or changed beyond status since last try
+            self.pending[key] = sig
+            self._enqueue(key)
+
+    # ---- loop ------------------------------------------------------------------------
+    async def run(self) -> None:
+        assert _POD is not None and _NODE is not None
+        nodes, rv = self.client.list(_NODE)
+        pods, _ = self.client.list(_POD)  # same snapshot: no await in between
+        for node in nodes:
+            self._observe_node(node, False)
+        for pod in pods:
+            self._observe_pod(pod, False)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._watch(rv))
+                tg.create_task(runner.work(self.queue, self._reconcile, self.name))
+        finally:
+            self.queue.close()
+            for handle in self._flush.values():
+                handle.cancel()
+            self._flush.clear()
+
+    async def _watch(self, rv: int) -> None:
+        async for ev in self.client.watch_all(rv):
+            if ev.resource.kind == "Node":
+                self._observe_node(ev.obj, ev.type == "DELETED")
+            elif ev.resource.kind == "Pod":
+                self._observe_pod(ev.obj, ev.type == "DELETED")
+
+    async def _reconcile(self, key: Hashable) -> None:
+        assert _POD is not None and isinstance(key, tuple)
+        ns, name = key
+        pod = self.client.get(_POD, ns, name)
+        if pod is None or not self.responsible(pod):
+            self.pending.pop(key, None)
+            self._attempts.pop(key, None)
+            return
+        self.pending[key] = _signature(pod)
+        nodes = [self.nodes[n] for n in sorted(self.nodes)]
+        result = schedule(pod, nodes, pods_by_node(self.bound.values()), count_terminating=True)
+        if isinstance(result, Bind):
+            await self._bind(pod, result.node)
+        else:
+            await self._unschedulable(pod, result)
+
+    async def _bind(self, pod: dict[str, Any], node: str) -> None:
+        assert _POD is not None
+        ns, name = _key(pod)
+        uid = pod["metadata"].get("uid")
+
+        def bind(old: dict[str, Any]) -> dict[str, Any]:
+            # storage.go setPodHostAndAnnotations (with the Binding's uid precondition)
+            if uid and old["metadata"].get("uid") != uid:
+                raise errors.Conflict.of("pods/binding", "", name,
+                                         "Precondition failed: UID in precondition does not match")
+            if old["metadata"].get("deletionTimestamp"):
+                raise errors.Conflict.of("pods/binding", "", name,
+                                         f"pod {name} is being deleted, cannot be assigned to a host")
+            current = (old.get("spec") or {}).get("nodeName")
+            if current:
+                raise errors.Conflict.of("pods/binding", "", name,
+                                         f"pod {name} is already assigned to node \"{current}\"")
+            old.setdefault("spec", {})["nodeName"] = node
+            return old
+        try:
+            bound = await self.client.mutate(_POD, ns, name, bind, subresource="binding")
+        except (errors.Conflict, errors.NotFound) as exc:
+            log.info("binding %s/%s to %s abandoned: %s", ns, name, node, exc)
+            self.pending.pop((ns, name), None)
+            return
+        self.bound[(ns, name)] = bound  # assume: later pods see this one's requests at once
+        self.pending.pop((ns, name), None)
+        self._attempts.pop((ns, name), None)
+
+        def scheduled(old: dict[str, Any]) -> dict[str, Any]:
+            # the binding registry path sets PodScheduled=True; kubeproc's does so separately
+            if old["metadata"].get("uid") == uid:
+                update_condition(old.setdefault("status", {}),
+                                 {"type": "PodScheduled", "status": "True"}, _now())
+            return old
+        try:
+            bound = await self.client.mutate(_POD, ns, name, scheduled, subresource="status")
+            if _rv(bound) > _rv(self.bound.get((ns, name)) or {}):
+                self.bound[(ns, name)] = bound
+        except errors.NotFound:
+            pass
+        await self.recorder.normal(pod, "Scheduled",
+                                   f"Successfully assigned {ns}/{name} to {node}", action="Binding")
+
+    async def _unschedulable(self, pod: dict[str, Any], result: Unschedulable) -> None:
+        assert _POD is not None
+        ns, name = _key(pod)
+        uid = pod["metadata"].get("uid")
+        attempts, _ = self._attempts.get((ns, name), (0, 0.0))
+        self._attempts[(ns, name)] = (attempts + 1, time.monotonic())
+        # schedule_one.go handleSchedulingFailure: the event, then the condition (if changed)
+        await self.recorder.warning(pod, "FailedScheduling", result.message, action="Scheduling")
+
+        def condition(old: dict[str, Any]) -> dict[str, Any]:
+            if old["metadata"].get("uid") != uid or (old.get("spec") or {}).get("nodeName"):
+                return old  # replaced or bound meanwhile: nothing to report
+            update_condition(old.setdefault("status", {}), {
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": result.message}, _now())
+            return old
+        try:
+            await self.client.mutate(_POD, ns, name, condition, subresource="status")
+        except errors.NotFound:
+            return
+        # unschedulablePods: flushed back to the queue after a while even without events
+        # (one timer per pod, however often cluster events retry it meanwhile)
+        if (ns, name) not in self._flush:
+            self._flush[(ns, name)] = asyncio.get_running_loop().call_later(
+                self.unschedulable_flush, self._flushed, (ns, name))
+
+    def _flushed(self, key: Key) -> None:
+        self._flush.pop(key, None)
+        if key in self.pending:
+            self.queue.add(key)

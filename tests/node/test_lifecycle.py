@@ -1,0 +1,81 @@
+"""Graceful deletion, adoption across kill -9, and a clean host after `kubeproc down`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+from kubeproc.agent.network import NetworkConfig
+from tests.node.conftest import (apply, container, container_status, get_pod, leftovers, pod,
+                                 wait_for)
+
+SH = ("sh", "-c")
+TRAP = 'trap "echo bye; exit 0" TERM; while true; do sleep 0.1; done'
+
+
+def _gone(inst, ns, name):
+    return lambda: get_pod(inst, ns, name) is None
+
+
+def test_deletion_sends_sigterm_then_sigkill_after_grace(node, ns):
+    apply(node, ns, pod("polite", container("c", "busybox", *SH, TRAP)))
+    apply(node, ns, pod("stubborn", container("c", "busybox", "sleep", "1000"),
+                        terminationGracePeriodSeconds=2))
+    for name in ("polite", "stubborn"):
+        node.kubectl("wait", "-n", ns, "--for=condition=Ready", f"pod/{name}", "--timeout=30s")
+    t0 = time.monotonic()
+    node.kubectl("delete", "pod", "-n", ns, "polite", "--wait=false")
+    wait_for(_gone(node, ns, "polite"), what="polite pod gone")
+    polite = time.monotonic() - t0
+    t0 = time.monotonic()
+    node.kubectl("delete", "pod", "-n", ns, "stubborn", "--wait=false")
+    p = get_pod(node, ns, "stubborn")
+    assert p is not None and p["metadata"]["deletionTimestamp"], "the object stays while it stops"
+    wait_for(_gone(node, ns, "stubborn"), what="stubborn pod gone")
+    stubborn = time.monotonic() - t0
+    assert polite < 2.0, "a container that exits on SIGTERM is gone at once"
+    assert stubborn >= 1.9, "sleep as pid 1 ignores SIGTERM: SIGKILL comes after the grace period"
+
+
+def _runc_state(inst, cid: str) -> str:
+    out = subprocess.run(["runc", "--root", os.path.join(inst.data_dir, "runc"), "state", cid],
+                         capture_output=True, text=True)
+    return json.loads(out.stdout)["status"] if out.returncode == 0 else ""
+
+
+def test_kill9_then_restart_adopts_running_pods(fresh_node):
+    inst = fresh_node()
+    inst.kubectl("create", "namespace", "a")
+    apply(inst, "a", pod("keep", container("redis", "redis:7")))
+    inst.kubectl("wait", "-n", "a", "--for=condition=Ready", "pod/keep", "--timeout=30s")
+    before = container_status(get_pod(inst, "a", "keep"), "redis")
+    cid = before["containerID"].split("://", 1)[1]
+    inst.kill9()
+    assert _runc_state(inst, cid) == "running", "pods keep running without kubeproc"
+    inst.start()
+    wait_for(lambda: container_status(get_pod(inst, "a", "keep"), "redis").get("ready"),
+             what="adopted pod ready")
+    # a few syncs later the pod is still the same container
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        after = container_status(get_pod(inst, "a", "keep"), "redis")
+        assert after["containerID"] == before["containerID"]
+        assert after["restartCount"] == 0
+        time.sleep(0.2)
+    assert _runc_state(inst, cid) == "running"
+
+
+def test_stop_leaves_host_clean(fresh_node):
+    inst = fresh_node()
+    inst.kubectl("create", "namespace", "a")
+    apply(inst, "a", pod("r", container("redis", "redis:7")))
+    apply(inst, "a", pod("s", container("c", "busybox", "sleep", "1000"), terminationGracePeriodSeconds=1))
+    for name in ("r", "s"):
+        inst.kubectl("wait", "-n", "a", "--for=condition=Ready", f"pod/{name}", "--timeout=30s")
+    tag = NetworkConfig.for_data_dir(inst.data_dir).instance
+    assert any(f"kp-{tag}-" in line for line in
+               subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout.splitlines())
+    inst.stop(timeout=60)
+    assert leftovers(inst.data_dir) == []
