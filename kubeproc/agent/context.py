@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,16 +190,26 @@ class Node:
         asyncio.get_running_loop().create_task(
             self.recorder.event(pod, etype, reason, message, field_path=field_path))
 
+    def hostname(self, pod: dict[str, Any]) -> tuple[str, str | None]:
+        """The pod's hostname and FQDN; a hostNetwork pod has the node's (kubelet_pods.go)."""
+        if (pod.get("spec") or {}).get("hostNetwork"):
+            return socket.gethostname(), None
+        return sandbox.hostname_for(pod, self.cfg.cluster_domain)
+
     async def create_sandbox(self, w: PodWorker, pod: dict[str, Any], attempt: int) -> bool:
         """RunPodSandbox: netns + ipc/uts namespaces + the pod's hosts/resolv.conf/hostname."""
         try:
-            hostname, fqdn = sandbox.hostname_for(pod, self.cfg.cluster_domain)
+            hostname, fqdn = self.hostname(pod)
         except sandbox.SandboxError as e:
             self.event(pod, "Warning", "FailedCreatePodSandBox", str(e))
             return False
         t0 = time.perf_counter()
+        host_network = bool((pod.get("spec") or {}).get("hostNetwork"))
         try:
-            net = await asyncio.to_thread(self.network.setup_pod, w.uid)
+            if host_network:  # the pod shares the node's network: its IP is the node's
+                ip = self.cfg.host_ip
+            else:
+                ip = (await asyncio.to_thread(self.network.setup_pod, w.uid)).ip
             self.note(pod, "network", t0)
             t1 = time.perf_counter()
             await asyncio.to_thread(podns.create, self.cfg.instance, w.uid, hostname)
@@ -220,8 +231,16 @@ class Node:
             self.event(pod, "Warning", "MissingClusterDNS" if "ClusterDNS" in warning
                        else "DNSConfigForming", warning)
         resolv = sandbox.render_resolv_conf(dns)
+        host_hosts = None
+        if host_network:
+            try:
+                with open("/etc/hosts") as f:
+                    host_hosts = f.read()
+            except OSError:
+                host_hosts = ""
         files = {
-            "hosts": sandbox.etc_hosts(pod, [net.ip], spec.get("hostAliases"), hostname, fqdn),
+            "hosts": sandbox.etc_hosts(pod, [ip], spec.get("hostAliases"), hostname, fqdn,
+                                       host_hosts=host_hosts),
             "resolv.conf": host_resolv if resolv is None else resolv,
             "hostname": hostname + "\n",
         }
@@ -236,7 +255,7 @@ class Node:
         except volumes.VolumeError as e:
             self.event(pod, "Warning", e.reason, e.message)
             return False
-        w.record.write_sandbox(attempt, net.ip)
+        w.record.write_sandbox(attempt, ip)
         self.note(pod, "sandbox", t0)
         return True
 
@@ -258,8 +277,9 @@ class Node:
         assert sb is not None
         ctx = launch.PodContext(
             pod_dir=w.record.dir, ip=sb.ip,
-            hostname=sandbox.hostname_for(pod, self.cfg.cluster_domain)[0],
-            netns=self.cfg.network.netns_path(w.uid),
+            hostname=self.hostname(pod)[0],
+            netns=(oci.HOST if (pod.get("spec") or {}).get("hostNetwork")
+                   else self.cfg.network.netns_path(w.uid)),
             ipcns=podns.path(self.cfg.instance, w.uid, "ipc"),
             utsns=podns.path(self.cfg.instance, w.uid, "uts"),
             cgroup_parent=f"{self.cfg.cgroup_parent}/pod{w.uid}")

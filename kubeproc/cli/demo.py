@@ -1,7 +1,8 @@
-"""`kubeproc demo`: start (or reuse) kubeproc and apply the sample stateless web service.
+"""`kubeproc demo`: start (or reuse) kubeproc, apply the sample stateless web service and run a pod.
 
-Until pods run (node agent), the demo shows the control plane: the real kubectl applies
-examples/web-deployment.yaml and reads back what the API stored, defaulted and printed.
+The real kubectl applies examples/web-deployment.yaml and reads back what the API stored,
+defaulted and printed (the Deployment controller is the next step), then runs a Redis pod as
+real processes and talks to it. Without root or runc the pod part is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -21,9 +22,15 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.
 def run(args: argparse.Namespace, data_dir: str) -> int:
     from kubeproc.cli.main import cmd_up
 
+    from kubeproc.agent import preflight
+
     cfg = Config(data_dir)
+    problem = preflight.problem()
+    if problem:
+        print(f"(pods cannot run here: {problem}; the demo shows the API alone)")
     up = argparse.Namespace(data_dir=data_dir, api_port=None, listen="127.0.0.1",
-                            foreground=False, timeout=30.0)
+                            foreground=False, timeout=30.0, no_agent=bool(problem), node_name=None,
+                            pod_cidr=None, backoff_seconds=10.0)
     if cmd_up(up) != 0:
         return 1
     kubectl = shutil.which("kubectl")
@@ -45,6 +52,20 @@ def run(args: argparse.Namespace, data_dir: str) -> int:
          ["apply", "--server-side", "--force-conflicts", "-f", manifest]),
         ("The same object, read back", ["get", "deployment", "web"]),
     ]
+    if not problem:
+        steps += [
+            ("This machine is the cluster's node", ["get", "nodes", "-o", "wide"]),
+            ("A pod is real processes: run Redis", ["run", "demo-redis", "--image=redis:7",
+                                                    "--restart=Never"]),
+            ("Wait until it is Ready", ["wait", "--for=condition=Ready", "pod/demo-redis",
+                                        "--timeout=60s"]),
+            ("Its own IP on the instance bridge", ["get", "pod", "demo-redis", "-o", "wide"]),
+            ("Talk to it inside its namespaces", ["exec", "demo-redis", "--", "redis-cli", "ping"]),
+            ("Its log, as the kubelet keeps it", ["logs", "demo-redis", "--tail=3"]),
+            ("Delete it: SIGTERM, then gone", ["delete", "pod", "demo-redis"]),
+        ]
+    subprocess.run([kubectl, "delete", "pod", "demo-redis", "--ignore-not-found", "--wait=true"],
+                   env=env, capture_output=True)  # a previous run's pod: the demo runs twice
     for title, cmd in steps:
         print(f"\n== {title}\n$ kubectl {' '.join(cmd)}", flush=True)
         res = subprocess.run([kubectl, *cmd], env=env, text=True, capture_output=True)
@@ -52,7 +73,7 @@ def run(args: argparse.Namespace, data_dir: str) -> int:
         if res.returncode != 0:
             sys.stderr.write(res.stderr)
             return res.returncode
-    print("\nPods do not run yet (the node agent is the next step); keep exploring with:")
+    print("\nThe Deployment's pods come with the workload controllers (next step); keep exploring:")
     print(f"  export KUBECONFIG={cfg.kubeconfig}")
     print("  kubectl get all; kubectl explain statefulset.spec; kubectl get deploy web -w")
     print("  .venv/bin/kubeproc down")

@@ -79,3 +79,16 @@ def test_stop_leaves_host_clean(fresh_node):
                subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout.splitlines())
     inst.stop(timeout=60)
     assert leftovers(inst.data_dir) == []
+
+
+def test_force_deleted_pod_is_stopped_and_cleaned(node, ns):
+    apply(node, ns, pod("forced", container("c", "busybox", "sleep", "1000"), terminationGracePeriodSeconds=2))
+    node.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/forced", "--timeout=30s")
+    p = get_pod(node, ns, "forced")
+    uid, cid = p["metadata"]["uid"], container_status(p, "c")["containerID"].split("://", 1)[1]
+    node.kubectl("delete", "pod", "-n", ns, "forced", "--force", "--grace-period=0")
+    assert get_pod(node, ns, "forced") is None  # gone from the API at once
+    tag = NetworkConfig.for_data_dir(node.data_dir).instance
+    wait_for(lambda: _runc_state(node, cid) == "" and not os.path.exists(f"/run/netns/kp-{tag}-{uid}")
+             and not os.path.exists(os.path.join(node.data_dir, "pods", uid)),
+             what="the container, netns and pod directory removed")

@@ -185,3 +185,15 @@ def test_node_selector_mismatch_is_unschedulable(node, ns):
     wait_for(lambda: any(c.get("reason") == "Unschedulable" for c in
                          ((get_pod(node, ns, "sel") or {}).get("status") or {}).get("conditions") or []),
              what="Unschedulable")
+
+
+def test_host_network_pod_shares_the_node_network_and_hostname(node, ns):
+    import socket
+    apply(node, ns, pod("hostnet", container("c", "busybox", *SH, "hostname; cat /proc/net/dev | grep -c kp"),
+                        restartPolicy="Never", hostNetwork=True))
+    wait_for(lambda: phase(node, ns, "hostnet") == "Succeeded", what="hostNetwork pod")
+    out = logs(node, ns, "hostnet").split()
+    assert out[0] == socket.gethostname()
+    assert int(out[1]) >= 1, "the host's bridges and veths are visible: same network namespace"
+    p = get_pod(node, ns, "hostnet")
+    assert p["status"]["podIP"] == p["status"]["hostIP"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OCI_VERSION = "1.0.2"
+HOST = "host"  # ContainerSpec.netns: share the host's network namespace (hostNetwork pods)
 
 # containerd's default set (pkg/oci/spec.go defaultUnixCaps), the same 14 as Docker's: what a
 # Kubernetes container gets before securityContext.capabilities add/drop.
@@ -94,7 +95,7 @@ class ContainerSpec:
     no_new_privileges: bool = False  # allowPrivilegeEscalation: false
     readonly_rootfs: bool = False
     mounts: tuple[Mount, ...] = ()
-    netns: str | None = None  # /var/run/netns/NAME to join; None: a new one
+    netns: str | None = None  # /var/run/netns/NAME to join; None: a new one; HOST: the host's
     ipcns: str | None = None
     utsns: str | None = None
     cgroup_path: str = ""  # e.g. "/kubeproc-<instance>/<pod uid>/<container id>"
@@ -183,13 +184,13 @@ def render(spec: ContainerSpec) -> dict[str, Any]:
     linux: dict[str, Any] = {
         "resources": _resources(spec.resources),
         "cgroupsPath": spec.cgroup_path,
-        "namespaces": [
+        "namespaces": [ns for ns in (
             {"type": "pid"},
-            _namespace("network", spec.netns),
+            None if spec.netns == HOST else _namespace("network", spec.netns),
             _namespace("ipc", spec.ipcns),
             _namespace("uts", spec.utsns),
             {"type": "mount"},
-        ],
+        ) if ns is not None],
         "maskedPaths": list(spec.masked_paths),
         "readonlyPaths": list(spec.readonly_paths),
     }
