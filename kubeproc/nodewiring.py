@@ -50,7 +50,7 @@ async def start_node(cfg: Any, registry: Registry) -> tuple[Agent, list[Any], Ag
     acfg = AgentConfig(data_dir=cfg.data_dir, node_name=node_name, network=netcfg, host_ip=ip,
                        backoff=bo.BackoffConfig(initial=cfg.backoff_seconds,
                                                 maximum=cfg.backoff_seconds * 30),
-                       memory_capacity=info.memory_bytes)
+                       memory_capacity=info.memory_bytes, pids_limit=cfg.pod_max_pids or None)
     kubelet = LocalClient(registry, "kubelet")
     recorder = EventRecorder(kubelet, "kubelet", host=node_name)
     heartbeat = NodeHeartbeat(kubelet, node_name, cfg.data_dir, netcfg.pod_cidr, ip,

@@ -45,6 +45,7 @@ class Config:
     node_name: str = ""  # default: the host name
     pod_cidr: str = ""  # default: derived from the data dir
     backoff_seconds: float = 10.0  # the kubelet's container restart back-off base (tests shorten)
+    pod_max_pids: int = 0  # the kubelet's podPidsLimit per container cgroup; 0: unlimited
 
     @property
     def run_dir(self) -> str:

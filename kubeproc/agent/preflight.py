@@ -17,7 +17,7 @@ def runc_path() -> str | None:
 def problem() -> str | None:
     """None when pods can run here, else the sentence `kubeproc up` refuses with."""
     if os.geteuid() != 0:
-        return ("kubeproc needs root to run pods (network namespaces, veths, runc): run "
+        return ("running pods needs root (network namespaces, veths, runc): run "
                 "`sudo kubeproc up`, or `kubeproc up --no-agent` for the API alone")
     if runc_path() is None:
         return "runc is not installed: run `apt-get install -y runc` (Debian/Ubuntu)"

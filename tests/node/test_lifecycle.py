@@ -92,3 +92,15 @@ def test_force_deleted_pod_is_stopped_and_cleaned(node, ns):
     wait_for(lambda: _runc_state(node, cid) == "" and not os.path.exists(f"/run/netns/kp-{tag}-{uid}")
              and not os.path.exists(os.path.join(node.data_dir, "pods", uid)),
              what="the container, netns and pod directory removed")
+
+
+def test_pod_max_pids_limits_processes(fresh_node):
+    inst = fresh_node("--pod-max-pids", "16")
+    inst.kubectl("create", "namespace", "a")
+    script = "for i in $(seq 40); do sleep 30 & done; echo all-forked"
+    apply(inst, "a", pod("forky", container("c", "busybox", *SH, script), restartPolicy="Never",
+                         terminationGracePeriodSeconds=1))
+    wait_for(lambda: (get_pod(inst, "a", "forky") or {}).get("status", {}).get("phase") in
+             ("Succeeded", "Failed"), what="the pod to finish")
+    out = inst.kubectl("logs", "-n", "a", "forky").stdout
+    assert "fork" in out.lower() and "all-forked" not in out, out  # the shell hit the limit
