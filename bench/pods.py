@@ -4,7 +4,7 @@ Starts a private kubeproc with its node agent and measures, through the API and 
 - sequential startup latency: each pod is created after the previous one started; latency is
   creation request sent → the watch shows every container running (no probes);
 - bursts: 100 and 500 pods created at once (32 concurrent clients) → all started;
-- agent memory per running pod: kubeproc's RSS and the shims' private memory, per pod;
+- agent memory per running pod: kubeproc's RSS and the container monitor's private memory;
 - where the time goes: the agent's per-step timings (KUBEPROC_TRACE) as medians.
 Prints a Markdown table for docs/benchmarks.md.
 """
@@ -112,24 +112,23 @@ class Bench:
 
 
 def shim_private_kb(data_dir: str) -> tuple[int, int]:
-    """(number of shims, their total private memory in KiB) for this instance's containers."""
+    """(number of container monitor processes, their total private memory in KiB) of this
+    instance: one `monitor.py <data>/runc` owns every container's stdio and exit status."""
     total, count = 0, 0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read()
-            if b"shim.py" not in cmd or data_dir.encode() not in cmd and count > 10_000:
-                continue
-            if b"shim.py" not in cmd:
+                args = f.read().split(b"\0")
+            if not any(a.endswith(b"/monitor.py") for a in args) or \
+                    os.path.join(data_dir, "runc").encode() not in args:
                 continue
             with open(f"/proc/{pid}/smaps_rollup") as f:
                 text = f.read()
         except OSError:
             continue
-        priv = sum(int(m) for m in re.findall(r"Private_(?:Clean|Dirty):\s+(\d+)", text))
-        total += priv
+        total += sum(int(m) for m in re.findall(r"Private_(?:Clean|Dirty):\s+(\d+)", text))
         count += 1
     return count, total
 
@@ -162,7 +161,7 @@ async def run(args: argparse.Namespace) -> None:
         inst.kubectl("create", "namespace", NS)
         b.watch_task = asyncio.get_running_loop().create_task(b.watch())
         await asyncio.sleep(0.2)  # the watch is open before the first create
-        await b.sequential(5)  # warm-up: imports, first bundle, zygote
+        await b.sequential(5)  # warm-up: imports, first bundle, the monitor
         await b.delete_all()
         log_path = os.path.join(inst.data_dir, "test-server.log")
         skip = trace_count(log_path)

@@ -150,4 +150,4 @@ async def cleanup_host(node: Node) -> None:
     podns.remove_all(node.cfg.instance)
     await asyncio.to_thread(node.network.teardown_all)
     remove_cgroup(node.cfg.cgroup_parent)
-    await node.runtime.close()
+    await getattr(node.runtime, "shutdown_monitor", node.runtime.close)()

@@ -2,7 +2,7 @@
 
 `DATA/pods/<uid>/sandbox.json` says a sandbox exists (attempt, IP); each container instance is a
 bundle directory `containers/<name>-<attempt>/` holding config.json, `started` (when the agent
-started it) and, once it has exited, the shim's `exit.json`. The disk (not runc's state) is the
+started it) and, once it has exited, the monitor's `exit.json`. The disk (not runc's state) is the
 truth for exited instances, so exit codes, restart counts and back-off survive kill -9.
 """
 

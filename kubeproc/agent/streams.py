@@ -138,7 +138,7 @@ class AgentStreams:
     async def attach(self, pod: Mapping[str, Any], container: str, stdin: bool,
                      tty: bool) -> "LogAttach":
         """The container's output from now on (read from its log); stdin cannot be attached
-        (the shim gives containers no stdin), so a container with `stdin: true` is refused."""
+        (the monitor gives containers no stdin), so a container with `stdin: true` is refused."""
         ref = self._running(pod, container)
         spec = pod.get("spec") or {}
         for c in (spec.get("containers") or []) + (spec.get("initContainers") or []) + (

@@ -19,7 +19,7 @@ class ExitStatus:
     signal: int = 0
     oom_killed: bool = False
     finished_at: str = ""  # RFC 3339 with nanoseconds, UTC
-    unknown: bool = False  # the exit was not observed (shim gone): report like the kubelet, 137/Error
+    unknown: bool = False  # the exit was not observed (monitor gone): report like the kubelet, 137/Error
 
 
 @dataclass(frozen=True)

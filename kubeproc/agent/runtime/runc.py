@@ -1,10 +1,10 @@
 """`RuncRuntime`: the Runtime seam over the runc binary, one state root per kubeproc instance.
 
-Every runc call is a spawned process (never a fork of kubeproc). `create` asks the shim zygote
-(shim.py, one small child process) to fork a detached per-container shim, which runs `runc
-create` and then owns the container's stdio and exit status; both live in the bundle directory
-(shim.pid, exit.json), so a restarted agent adopts running containers with `list` + `wait_exit`
-and loses no exit code.
+Every runc call is a spawned process (never a fork of kubeproc). `create` asks the state root's
+container monitor (monitor.py: one detached process for all containers, started on first use) to
+run `runc create`; the monitor then owns the container's stdio (CRI log, rotated by size) and
+records its exit in the bundle (exit.json). It outlives kubeproc, so a restarted agent adopts
+running containers with `list` + `wait_exit` and loses no exit code.
 """
 
 from __future__ import annotations
@@ -15,10 +15,15 @@ import os
 import sys
 from typing import Any
 
+from kubeproc.agent.runtime.monitor import CREATE_LOG, INIT_PID_FILE
+from kubeproc.agent.runtime.monitorfiles import EXIT_FILE
+from kubeproc.agent.runtime.monitorclient import MonitorClient, MonitorGone, monitor_pids, wait_pid
 from kubeproc.agent.runtime.protocol import ContainerNotFound, ContainerState, ExitStatus, RuntimeError_
-from kubeproc.agent.runtime.shim import EXIT_FILE, INIT_PID_FILE, SHIM_PID_FILE, proc_stat
 
-SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
+__all__ = ["RuncRuntime", "read_exit", "write_bundle", "wait_pid", "monitor_pids"]
+LIVE_STATES = ("running", "created", "paused")
+LOG_MAX_SIZE = 10 * 1024 * 1024  # the kubelet's containerLogMaxSize default (10Mi)
+LOG_MAX_FILES = 5  # the kubelet's containerLogMaxFiles default
 
 
 def write_bundle(bundle_dir: str, config: dict[str, Any]) -> None:
@@ -31,11 +36,11 @@ def write_bundle(bundle_dir: str, config: dict[str, Any]) -> None:
 
 
 def read_exit(bundle_dir: str) -> ExitStatus | None:
-    """The exit status the shim recorded, or None if the container has not exited (or no shim saw it)."""
+    """The exit status the monitor recorded, or None if the container has not exited (or no monitor saw it)."""
     try:
         with open(os.path.join(bundle_dir, EXIT_FILE)) as f:
             rec = json.load(f)
-    except (FileNotFoundError, ValueError):
+    except (FileNotFoundError, NotADirectoryError, ValueError):
         return None
     return ExitStatus(exit_code=int(rec["exitCode"]), signal=int(rec.get("signal", 0)),
                       oom_killed=bool(rec.get("oomKilled")), finished_at=str(rec.get("finishedAt", "")))
@@ -51,89 +56,38 @@ def _cgroup_memory_files(cgroup_path: str) -> list[str]:
     return [os.path.join("/sys/fs/cgroup", rel, "memory.events")]
 
 
-def shim_pid(bundle_dir: str) -> int:
-    """The pid of the bundle's shim if it is still running, else 0. shim.pid holds "pid starttime":
-    a recycled pid has another start time, so we never wait on (or signal) a stranger. An exited
-    shim may linger as a zombie until the host's init reaps it: that counts as gone."""
-    try:
-        with open(os.path.join(bundle_dir, SHIM_PID_FILE)) as f:
-            pid, started = (int(x) for x in f.read().split())
-        state, start = proc_stat(pid)
-        return pid if start == started and state not in ("Z", "X") else 0
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-async def wait_pid(pid: int, timeout: float | None) -> None:
-    """Wait until any process (not only a child) has exited, via a pidfd on the event loop."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    loop.add_reader(pidfd, lambda: done.done() or done.set_result(None))
-    try:
-        await asyncio.wait_for(done, timeout)
-    finally:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-
-
 class RuncRuntime:
     """Containers through `runc --root <state_root>`; runc's own log goes to `<state_root>.log`.
 
-    Owns one shim zygote (a child process, started on first `create`, bound to the event loop
-    of that call); `close()` ends it. Running containers and their shims never depend on it.
+    Talks to the state root's monitor over `<state_root>.monitor.sock` (one connection, bound to
+    the event loop of its first use). `close()` disconnects and leaves the monitor to the running
+    containers; it exits by itself once none is left and no client is connected.
+    `log_max_size` / `log_max_files` are the kubelet's containerLogMaxSize / containerLogMaxFiles.
     """
 
     def __init__(self, state_root: str, runc: str = "/usr/sbin/runc", python: str = sys.executable,
-                 create_timeout: float = 30.0) -> None:
+                 create_timeout: float = 30.0, log_max_size: int = LOG_MAX_SIZE,
+                 log_max_files: int = LOG_MAX_FILES) -> None:
         self.root = state_root
         self.runc = runc
         self.python = python
         self.create_timeout = create_timeout
+        self.log_max_size = log_max_size
+        self.log_max_files = log_max_files
         self.runc_log = state_root.rstrip("/") + ".log"
         self._bundles: dict[str, str] = {}
-        self._zygote: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[str, asyncio.Future[bytes]] = {}
+        self._creating: set[str] = set()
         os.makedirs(state_root, mode=0o700, exist_ok=True)
-
-    async def _shim_zygote(self) -> asyncio.subprocess.Process:
-        z = self._zygote
-        if z is not None and z.returncode is None and self._reader is not None and not self._reader.done():
-            return z
-        with open(self.root.rstrip("/") + ".zygote.log", "ab") as err:
-            z = await asyncio.create_subprocess_exec(
-                self.python, "-I", "-S", SHIM, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=err, start_new_session=True)
-        self._zygote = z
-        self._reader = asyncio.get_running_loop().create_task(self._read_reports(z))
-        return z
-
-    async def _read_reports(self, z: asyncio.subprocess.Process) -> None:
-        assert z.stdout is not None
-        while line := await z.stdout.readline():
-            cid, _, rep = line.rstrip(b"\n").partition(b" ")
-            fut = self._pending.pop(cid.decode(), None)
-            if fut is not None and not fut.done():
-                fut.set_result(rep)
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(RuntimeError_("the shim zygote exited; see " + self.root.rstrip("/") + ".zygote.log"))
-        self._pending.clear()
+        self.monitor = MonitorClient(state_root, python)
 
     async def close(self) -> None:
-        """End the shim zygote (running containers and their shims carry on)."""
-        z, self._zygote = self._zygote, None
-        if z is not None and z.returncode is None:
-            assert z.stdin is not None
-            z.stdin.close()
-            await z.wait()
-        if self._reader is not None:
-            await self._reader
-            self._reader = None
+        """Disconnect from the monitor (running containers and the monitor carry on)."""
+        await self.monitor.leave()
+
+    async def shutdown_monitor(self) -> None:
+        """Ask the monitor to exit now that no container runs (kubeproc down); it stays, and this
+        returns, if containers are still running. Also disconnects, like `close()`."""
+        await self.monitor.leave(shutdown=True)
 
     async def _runc(self, *args: str) -> bytes:
         proc = await asyncio.create_subprocess_exec(
@@ -151,33 +105,33 @@ class RuncRuntime:
         bundle_dir = os.path.abspath(bundle_dir)
         with open(os.path.join(bundle_dir, "config.json")) as f:
             cgroup_path = json.load(f).get("linux", {}).get("cgroupsPath", "")
-        for stale in (EXIT_FILE, SHIM_PID_FILE, INIT_PID_FILE):
+        for stale in (EXIT_FILE, INIT_PID_FILE, CREATE_LOG):
             try:
                 os.unlink(os.path.join(bundle_dir, stale))
             except FileNotFoundError:
                 pass
-        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
-        argv = [self.runc, self.root, self.runc_log, bundle_dir, id, os.path.abspath(log_path),
-                ":".join(_cgroup_memory_files(cgroup_path))]
-        if id in self._pending:
+        log_path = os.path.abspath(log_path)
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        if id in self._creating:
             raise RuntimeError_(f"container {id} is already being created")
-        z = await self._shim_zygote()
-        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._pending[id] = fut
-        assert z.stdin is not None
-        z.stdin.write("\0".join(argv).encode() + b"\n")
+        self._creating.add(id)
         try:
-            await z.stdin.drain()
-            line = await asyncio.wait_for(fut, self.create_timeout)
+            rep = await asyncio.wait_for(self.monitor.call(
+                "create", id, bundle_dir, log_path, self.runc, self.root,
+                ":".join(_cgroup_memory_files(cgroup_path)), str(self.log_max_size), str(self.log_max_files)),
+                self.create_timeout)
         except asyncio.TimeoutError:
-            raise RuntimeError_(f"shim for {id} did not report within {self.create_timeout}s") from None
+            raise RuntimeError_(f"the container monitor did not create {id} within {self.create_timeout}s") from None
+        except MonitorGone:
+            raise RuntimeError_(f"the container monitor exited while creating {id}; "
+                                f"see {self.monitor.log_path}") from None
         finally:
-            self._pending.pop(id, None)
-        rep = json.loads(line)
-        if not rep.get("ok"):
-            raise RuntimeError_(rep.get("error") or "runc create failed")
+            self._creating.discard(id)
+        word, _, rest = rep.partition(" ")
+        if word != "ok":
+            raise RuntimeError_(rest or "runc create failed")
         self._bundles[id] = bundle_dir
-        return int(rep["pid"])
+        return int(rest)
 
     async def start(self, id: str) -> None:
         await self._runc("start", id)
@@ -207,15 +161,27 @@ class RuncRuntime:
         return [self._state(r) for r in recs]
 
     async def wait_exit(self, id: str, timeout: float | None = None) -> ExitStatus:
+        return await asyncio.wait_for(self._wait_exit(id), timeout)
+
+    async def _wait_exit(self, id: str) -> ExitStatus:
         bundle = self._bundles.get(id) or (await self.state(id)).bundle
-        pid = shim_pid(bundle)
-        if pid:
-            # the shim exits after the exit file is written and the log is drained
-            await wait_pid(pid, timeout)
-        else:
-            st = await self.state(id)
-            if st.status in ("running", "created", "paused") and st.pid:
-                await wait_pid(st.pid, timeout)
         ex = read_exit(bundle)
-        # no shim saw the exit (it was killed): like the kubelet when the runtime lost the status
+        if ex is not None:
+            return ex
+        try:
+            # replies once exit.json is written and the output drained ("unknown": not its child)
+            await self.monitor.call("wait", id, spawn=False)
+        except MonitorGone:
+            pass  # no monitor (it was killed): nobody will record this exit
+        ex = read_exit(bundle)
+        if ex is not None:
+            return ex
+        try:
+            st = await self.state(id)
+            if st.status in LIVE_STATES and st.pid:
+                await wait_pid(st.pid, None)
+        except ContainerNotFound:
+            pass
+        ex = read_exit(bundle)
+        # no monitor saw the exit: like the kubelet when the runtime lost the status
         return ex if ex is not None else ExitStatus(exit_code=137, signal=0, unknown=True)

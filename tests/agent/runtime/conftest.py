@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from kubeproc.agent.runtime import bundle, rootfs
-from kubeproc.agent.runtime.runc import RuncRuntime, shim_pid, wait_pid, write_bundle
+from kubeproc.agent.runtime.runc import RuncRuntime, monitor_pids, write_bundle
 
 RUNC = "/usr/sbin/runc"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -56,7 +56,7 @@ class Harness:
         self.layout = rootfs.host_layout()
         self.ids: set[str] = set()
         self.starts: dict[str, int] = {}
-        self.loop = asyncio.new_event_loop()  # one loop per test: the runtime's zygote is bound to it
+        self.loop = asyncio.new_event_loop()  # one loop per test: the monitor connection is bound to it
 
     def go(self, coro: Any) -> Any:
         """Run a coroutine on this test's event loop."""
@@ -88,7 +88,7 @@ class Harness:
         return cid, bdir, log
 
     async def create(self, name: str, args: tuple[str, ...], **kw: Any) -> tuple[str, str, str]:
-        """`prepare`, then runc create through the shim."""
+        """`prepare`, then runc create through the monitor."""
         cid, bdir, log = self.prepare(name, args, **kw)
         await self.rt.create(bdir, cid, log)
         return cid, bdir, log
@@ -109,11 +109,8 @@ class Harness:
     async def cleanup(self) -> None:
         for cid in sorted(self.ids):
             await self.rt.delete(cid, force=True)  # idempotent
-        for bdir in self.bundles():  # a shim exits once it has recorded the exit and drained the log
-            pid = shim_pid(bdir)
-            if pid:
-                await wait_pid(pid, 10)
-        await self.rt.close()
+        # no container left: the monitor exits (and this waits until it is gone)
+        await self.rt.shutdown_monitor()
         for d in cgroup_dirs(self.cgroup_parent):
             os.rmdir(d)  # empty once runc deleted the containers
         for bdir in self.bundles():
@@ -126,7 +123,9 @@ class Harness:
         runc_root = self.rt.root
         if os.path.isdir(runc_root):
             left += [f"runc state {c}" for c in os.listdir(runc_root)]
-        left += [f"shim of {b}" for b in self.bundles() if shim_pid(b)]
+        left += [f"monitor process {pid}" for pid in monitor_pids(runc_root)]
+        if os.path.exists(runc_root + ".monitor.sock"):
+            left.append("monitor socket")
         return left
 
 

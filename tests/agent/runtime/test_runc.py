@@ -1,6 +1,7 @@
 """RuncRuntime with real runc: CRI logs, exit codes (exit, SIGTERM, SIGKILL, OOM), shared netns,
 hostname, read-only host view, writable layer discarded on restart, adoption by a new runtime
-instance (agent restart), and nothing left behind (the harness fixture asserts it)."""
+instance (agent restart), the one container monitor (log rotation, respawn, a killed monitor, its
+own exit), and nothing left behind (the harness fixture asserts it)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import uuid
 import pytest
 
 from kubeproc.agent.runtime import bundle
-from kubeproc.agent.runtime.runc import RuncRuntime, shim_pid, wait_pid
+from kubeproc.agent.runtime.runc import RuncRuntime, monitor_pids, wait_pid
+from kubeproc.agent.streams import log_files
 
 CRI_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) (F|P) (.*)$")
 
@@ -164,7 +166,7 @@ def test_limits_land_in_the_cgroup(harness) -> None:
 
 def test_a_new_runtime_instance_adopts_a_running_container(harness) -> None:
     # the agent was kill -9'd: a new RuncRuntime over the same state root finds the container,
-    # the shim kept logging, and the exit code is still observed
+    # the monitor kept logging, and the exit code is still observed
     async def go():
         cid, _, log = await harness.create("adopt", ("sh", "-c", "echo before; sleep 1000; echo never"))
         await harness.rt.start(cid)
@@ -195,7 +197,7 @@ def test_create_failure_reports_runc_error(harness) -> None:
 
 AGENT = """
 import asyncio, sys
-from kubeproc.agent.runtime.runc import RuncRuntime, shim_pid, wait_pid
+from kubeproc.agent.runtime.runc import RuncRuntime
 async def main(root, bundle, cid, log):
     rt = RuncRuntime(root)
     await rt.create(bundle, cid, log)
@@ -224,13 +226,12 @@ def test_containers_survive_kill_9_of_the_agent_and_keep_their_exit_code(harness
                                  os.path.dirname(os.path.abspath(__file__))))))
     try:
         assert agent.stdout.readline().strip() == "started"
-        helpers = children(agent.pid)  # the agent's shim zygote
-        assert len(helpers) == 1
+        helpers = children(agent.pid)  # the monitor forked away: it is not the agent's child
+        monitors = monitor_pids(harness.rt.root)
     finally:
         agent.kill()  # SIGKILL: no cleanup runs in the agent
         agent.wait()
-    for pid in helpers:  # the zygote sees EOF on its request pipe and exits by itself
-        harness.go(wait_pid(pid, 10))
+    assert helpers == [] and len(monitors) == 1
 
     async def adopt():
         rt = RuncRuntime(harness.rt.root)  # the restarted agent
@@ -242,35 +243,34 @@ def test_containers_survive_kill_9_of_the_agent_and_keep_their_exit_code(harness
     listed, ex = harness.go(adopt())
     assert listed == [(cid, "running")]
     assert (ex.exit_code, ex.signal) == (7, 0)
+    assert monitor_pids(harness.rt.root) == monitors  # the same monitor, not a second one
     with open(log) as f:
         assert messages(f.read()) == ["before", "after"]
 
 
-def test_sigusr1_reopens_the_log_for_rotation(harness, tmp_path) -> None:
-    go = tmp_path / "go"
-
-    async def run():
-        cid, bdir, log = await harness.create("rotate", (
-            "sh", "-c", "echo one; while [ ! -e /w/go ]; do sleep 0.01; done; echo two"),
-            mounts=(bundle.Mount(str(tmp_path), "/w", ("rbind", "ro")),))
-        await harness.rt.start(cid)
-        deadline = asyncio.get_running_loop().time() + 10
-        while "one" not in open(log).read():  # wait for the first line, bounded
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.005)
-        os.rename(log, log + ".1")
-        os.kill(shim_pid(bdir), signal.SIGUSR1)
-        go.write_text("")
-        ex = await harness.rt.wait_exit(cid, 10)
-        await harness.rt.delete(cid)
-        with open(log + ".1") as a, open(log) as b:
-            return ex, a.read(), b.read()
-    ex, old, new = harness.go(run())
+def test_logs_rotate_by_size_keeping_max_files(harness) -> None:
+    # container_log_manager.go: the live file is renamed <name>.<YYYYMMDD-HHMMSS> past the max
+    # size, and only max_files-1 rotated files are kept
+    harness.rt.log_max_size = 2000
+    harness.rt.log_max_files = 3
+    ex, _ = harness.go(harness.run("rot", ("sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done")))
     assert ex.exit_code == 0
-    assert messages(old) == ["one"] and messages(new) == ["two"]
+    cid = harness.cid("rot")
+    d = os.path.join(harness.data, "logs", cid)
+    names = sorted(os.listdir(d))
+    rotated = [n for n in names if n != "0.log"]
+    assert "0.log" in names and len(rotated) == 2
+    assert all(re.match(r"^0\.log\.\d{8}-\d{6}(\.\d{3})?$", n) for n in rotated)
+    assert all(1900 < os.path.getsize(os.path.join(d, n)) <= 2000 for n in rotated)
+    text = ""
+    for path in log_files(d)[0]:  # how `kubectl logs` reads them: rotated (oldest first), then live
+        with open(path) as f:
+            text += f.read()
+    got = messages(text)
+    assert got == [f"line-{i}" for i in range(300 - len(got), 300)] and 0 < len(got) < 300
 
 
-def test_concurrent_creates_and_a_respawned_zygote(harness) -> None:
+def test_concurrent_creates_and_a_respawned_monitor(harness) -> None:
     async def burst(names):
         made = await asyncio.gather(*(harness.create(n, ("sh", "-c", f"echo {n}")) for n in names))
         for cid, _, _ in made:
@@ -284,9 +284,47 @@ def test_concurrent_creates_and_a_respawned_zygote(harness) -> None:
         return out
     names = [f"b{i}" for i in range(8)]
     assert harness.go(burst(names)) == [(0, [n]) for n in names]
-    harness.rt._zygote.kill()  # the zygote dies: the next create starts a new one
-    harness.go(harness.rt._zygote.wait())
+    [first] = monitor_pids(harness.rt.root)
+    os.kill(first, signal.SIGKILL)  # the monitor dies: the next create starts a new one
+    harness.go(wait_pid(first, 10))
     assert harness.go(burst(["after"])) == [(0, ["after"])]
+    assert monitor_pids(harness.rt.root) not in ([], [first])
+
+
+def test_a_killed_monitor_leaves_orphans_whose_exit_is_unknown(harness) -> None:
+    async def go():
+        cid, _, _ = await harness.create("orphan", ("sleep", "1000"))
+        await harness.rt.start(cid)
+        [pid] = monitor_pids(harness.rt.root)
+        os.kill(pid, signal.SIGKILL)
+        await wait_pid(pid, 10)
+        waiting = asyncio.ensure_future(harness.rt.wait_exit(cid, 10))
+        await asyncio.sleep(0)
+        assert not waiting.done()  # still running: nothing to report yet
+        await harness.rt.kill(cid, 9)
+        ex = await waiting
+        await harness.rt.delete(cid)
+        return ex
+    ex = harness.go(go())
+    assert (ex.exit_code, ex.unknown) == (137, True)
+
+
+def test_the_monitor_stays_for_running_containers_and_exits_after_the_last_client(harness) -> None:
+    async def go():
+        cid, _, _ = await harness.create("stay", ("sleep", "1000"))
+        await harness.rt.start(cid)
+        [pid] = monitor_pids(harness.rt.root)
+        await harness.rt.close()  # the agent disconnects: the container still needs its monitor
+        stayed = monitor_pids(harness.rt.root) == [pid]
+        again = RuncRuntime(harness.rt.root)
+        await again.kill(cid, 9)
+        ex = await again.wait_exit(cid, 10)
+        await again.delete(cid)
+        await again.close()  # no container, no client: it exits, and close waited for that
+        return stayed, ex, monitor_pids(harness.rt.root), os.path.exists(harness.rt.root + ".monitor.sock")
+    stayed, ex, after, sock = harness.go(go())
+    assert stayed and (ex.exit_code, ex.signal) == (137, 9)
+    assert after == [] and not sock
 
 
 def test_sandbox_files_mount_over_the_read_only_host_etc(harness, tmp_path) -> None:
@@ -299,3 +337,48 @@ def test_sandbox_files_mount_over_the_read_only_host_etc(harness, tmp_path) -> N
         bundle.Mount(str(resolv), "/etc/resolv.conf", ("rbind", "ro")))))
     assert ex.exit_code == 0
     assert messages(log) == ["10.1.2.3\tweb-0.web.default.svc.cluster.local\tweb-0", "nameserver 10.96.0.10"]
+
+
+NS_2026 = 1767323045_000000000  # 2026-01-02T03:04:05Z
+
+
+@pytest.mark.parametrize("existing,want", [
+    ((), "0.log.20260102-030405"),
+    (("0.log.20260102-030405",), "0.log.20260102-030405.001"),
+    # the bare name was pruned already: a reused name would sort before the newer .001
+    (("0.log.20260102-030405.001",), "0.log.20260102-030405.002"),
+    (("0.log.20260102-030404",), "0.log.20260102-030405"),
+], ids=["first-rotation", "same-second", "same-second-after-prune", "earlier-second"])
+def test_rotated_names_sort_oldest_first(tmp_path, existing, want) -> None:
+    from kubeproc.agent.runtime.monitorfiles import rotated_name
+
+    for n in existing:
+        (tmp_path / n).write_text("")
+    assert rotated_name(str(tmp_path / "0.log"), NS_2026) == str(tmp_path / want)
+
+
+@pytest.mark.parametrize("max_size,max_files,records,want_files", [
+    (100, 3, 10, 3),  # 10 x 40 B: rotates 3 times, keeps the live file + 2 rotated
+    (100, 1, 10, 1),  # max_files 1: only the live file
+    (0, 5, 10, 1),  # 0: never rotate
+    (1000, 5, 10, 1),  # under the limit
+], ids=["keeps-max-files", "one-file", "disabled", "under-limit"])
+def test_log_rotation_keeps_whole_records(tmp_path, max_size, max_files, records, want_files) -> None:
+    from kubeproc.agent.runtime.monitorfiles import Log
+
+    path = str(tmp_path / "0.log")
+    log = Log(path, max_size, max_files)
+    lines = [b"%039d\n" % i for i in range(records)]
+    log.write(b"".join(lines[:5]))  # one chunk crossing the limit
+    for line in lines[5:]:
+        log.write(line)
+    log.close()
+    text = b""
+    for p in log_files(str(tmp_path))[0]:
+        with open(p, "rb") as f:
+            data = f.read()
+        assert max_size == 0 or len(data) <= max_size
+        text += data
+    assert len(os.listdir(tmp_path)) == want_files
+    got = text.splitlines(keepends=True)
+    assert got == lines[len(lines) - len(got):]

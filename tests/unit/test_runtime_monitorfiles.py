@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from kubeproc.agent.runtime import rootfs, shim
+from kubeproc.agent.runtime import monitorfiles as shim, rootfs
 
 TS = "2026-01-02T03:04:05.000000007Z"
 
