@@ -50,6 +50,7 @@ class Bench:
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, limit=32),
                                              headers={"Authorization": f"Bearer {inst.token}"})
         self.started: dict[str, float] = {}
+        self.bound: dict[str, float] = {}
         self.waiters: dict[str, asyncio.Future[float]] = {}
         self.watch_task: asyncio.Task | None = None
 
@@ -60,6 +61,8 @@ class Bench:
                 ev = json.loads(line)
                 obj = ev["object"]
                 name = obj["metadata"]["name"]
+                if name not in self.bound and (obj.get("spec") or {}).get("nodeName"):
+                    self.bound[name] = time.perf_counter()
                 if name not in self.started and started(obj):
                     t = time.perf_counter()
                     self.started[name] = t
@@ -94,9 +97,11 @@ class Bench:
 
     async def sequential(self, n: int) -> list[float]:
         out = []
+        self.to_bind: list[float] = []
         for i in range(n):
             t0 = await self.create(f"seq-{i}")
             out.append((await self.until_started(f"seq-{i}") - t0) * 1000)
+            self.to_bind.append((self.bound.get(f"seq-{i}", t0) - t0) * 1000)
         return out
 
     async def burst(self, n: int, prefix: str) -> float:
@@ -167,6 +172,7 @@ async def run(args: argparse.Namespace) -> None:
         skip = trace_count(log_path)
         seq = await b.sequential(args.sequential)
         steps = trace_medians(log_path, skip)
+        steps["scheduled (create → bound, seen by watch)"] = statistics.median(b.to_bind)
         await b.delete_all()
         if not args.bursts:
             return report(seq, steps, None)

@@ -312,11 +312,8 @@ class Node:
         log_path = os.path.join(self.log_dir(pod), s.name, f"{s.attempt}.log")
         try:
             t0 = time.perf_counter()
-            await self.runtime.create(bdir, cid, log_path)
-            self.note(pod, "runc_create", t0)
-            t0 = time.perf_counter()
-            await self.runtime.start(cid)
-            self.note(pod, "runc_start", t0)
+            await self.runtime.run(bdir, cid, log_path)
+            self.note(pod, "runc_run", t0)
         except RuntimeError_ as e:
             msg = _runc_message(str(e))
             w.record.write_exit(bdir, 128, msg, now())

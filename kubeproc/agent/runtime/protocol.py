@@ -49,6 +49,9 @@ class Runtime(Protocol):
     async def start(self, id: str) -> None:
         """Run the created container's process."""
 
+    async def run(self, bundle_dir: str, id: str, log_path: str) -> int:
+        """create + start in one step; return the running container's pid."""
+
     async def state(self, id: str) -> ContainerState:
         """Current state; raises ContainerNotFound."""
 

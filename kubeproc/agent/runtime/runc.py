@@ -102,6 +102,13 @@ class RuncRuntime:
         return out
 
     async def create(self, bundle_dir: str, id: str, log_path: str) -> int:
+        return await self._create(bundle_dir, id, log_path, "create")
+
+    async def run(self, bundle_dir: str, id: str, log_path: str) -> int:
+        """create + start in one runc process (`runc run --detach`)."""
+        return await self._create(bundle_dir, id, log_path, "run")
+
+    async def _create(self, bundle_dir: str, id: str, log_path: str, mode: str) -> int:
         bundle_dir = os.path.abspath(bundle_dir)
         with open(os.path.join(bundle_dir, "config.json")) as f:
             cgroup_path = json.load(f).get("linux", {}).get("cgroupsPath", "")
@@ -118,7 +125,8 @@ class RuncRuntime:
         try:
             rep = await asyncio.wait_for(self.monitor.call(
                 "create", id, bundle_dir, log_path, self.runc, self.root,
-                ":".join(_cgroup_memory_files(cgroup_path)), str(self.log_max_size), str(self.log_max_files)),
+                ":".join(_cgroup_memory_files(cgroup_path)), str(self.log_max_size), str(self.log_max_files),
+                mode),
                 self.create_timeout)
         except asyncio.TimeoutError:
             raise RuntimeError_(f"the container monitor did not create {id} within {self.create_timeout}s") from None

@@ -42,6 +42,19 @@ def test_exit_code_and_cri_logs(harness) -> None:
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$", ex.finished_at)
 
 
+def test_run_creates_and_starts_in_one_step(harness) -> None:
+    async def go():
+        cid, bdir, log = harness.prepare("one", ("sh", "-c", "echo started; exit 4"))
+        pid = await harness.rt.run(bdir, cid, log)
+        assert pid > 0
+        ex = await harness.rt.wait_exit(cid, 20)
+        await harness.rt.delete(cid)
+        with open(log) as f:
+            return ex, f.read()
+    ex, log = harness.go(go())
+    assert ex.exit_code == 4 and cri(log) == [("stdout", "F", "started")]
+
+
 def test_sleep_as_pid1_ignores_sigterm_and_dies_by_sigkill_137(harness) -> None:
     # PID 1 of a pid namespace gets no default signal action (kernel rule; Kubernetes users meet
     # it as a 30 s delete): SIGTERM is dropped, only SIGKILL ends it.
