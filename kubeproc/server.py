@@ -28,6 +28,8 @@ from kubeproc.apiserver.app import make_app
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers.gc.reconciler import GarbageCollector
 from kubeproc.controllers.namespace.reconciler import NamespaceController
+from kubeproc.controllers.replicaset.reconciler import ReplicaSetController, replication_manager
+from kubeproc.machinery.events import EventRecorder
 from kubeproc.registry.registry import Registry, WriteOptions
 from kubeproc.store.store import Store
 
@@ -183,8 +185,11 @@ class Instance:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        kcm = LocalClient(registry, "kube-controller-manager")
         controllers = [GarbageCollector(LocalClient(registry, "generic-garbage-collector")),
-                       NamespaceController(LocalClient(registry, "namespace-controller"))]
+                       NamespaceController(LocalClient(registry, "namespace-controller")),
+                       ReplicaSetController(kcm, EventRecorder(kcm, "replicaset-controller")),
+                       replication_manager(kcm, EventRecorder(kcm, "replication-controller"))]
         controllers += node_parts
         try:
             async with asyncio.TaskGroup() as tg:
