@@ -6,6 +6,7 @@ sandbox creation/teardown (RunPodSandbox/StopPodSandbox) and container launches
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -105,6 +106,7 @@ class Node:
         self.volume_sources = self._volume_sources()
         self.probes = ProbeManager(self.exec_sync, self._probe_changed, self._probe_event,
                                    time_scale=cfg.probe_time_scale)
+        self.min_oom_score_adj = min_oom_score_adj()
 
     async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> tuple[int, bytes]:
         rt: Any = self.runtime
@@ -305,6 +307,8 @@ class Node:
             extra_mounts=extra)
         if isinstance(spec, launch.Failure):
             return self._failed(pod, container, spec)
+        if spec.oom_score_adj is not None and spec.oom_score_adj < self.min_oom_score_adj:
+            spec = dataclasses.replace(spec, oom_score_adj=self.min_oom_score_adj)
         t0 = time.perf_counter()
         launch.prepare_rootfs(spec)
         write_bundle(bdir, oci.render(spec))
@@ -401,6 +405,20 @@ def _runc_message(err: str) -> str:
         if msg:
             return f"failed to create containerd task: OCI runtime create failed: {msg}: unknown"
     return err.strip()
+
+
+def min_oom_score_adj() -> int:
+    """The lowest oom_score_adj a container may get: without CAP_SYS_RESOURCE nobody may go
+    below this process's own value (containerd's restrict_oom_score_adj does the same clamp)."""
+    try:
+        with open("/proc/self/status") as f:
+            caps = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
+        if caps & (1 << 24):  # CAP_SYS_RESOURCE
+            return -1000
+        with open("/proc/self/oom_score_adj") as f:
+            return int(f.read().strip())
+    except (OSError, StopIteration, ValueError):
+        return 0
 
 
 def remove_cgroup(path: str) -> None:

@@ -63,6 +63,11 @@ class PodWorker:
         if pod is None:
             self.pod = None
         elif _rv(pod) >= _rv(self.pod):
+            old = self.last.get("metadata") or {}
+            meta = pod.get("metadata") or {}
+            if self.volumes and (old.get("labels") != meta.get("labels")
+                                 or old.get("annotations") != meta.get("annotations")):
+                self.refresh_volumes = True  # downwardAPI files follow the pod's metadata
             self.pod = pod
             self.last = pod
         self.wake.set()
@@ -160,6 +165,7 @@ class PodWorker:
             if act.purge_init_containers:
                 self.record.purge({c["name"] for c in init_specs(pod)})
             if not await self.node.create_sandbox(self, pod, act.sandbox_attempt):
+                await self._write_status(act.status)  # Pending, containers ContainerCreating
                 return False, now() + _dt.timedelta(seconds=RETRY_SECONDS)
             progressed = True
         retry_at = None

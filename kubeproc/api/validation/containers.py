@@ -189,8 +189,8 @@ def _env(env: Any, path: str) -> list[Cause]:
                     out.append(required(child(rp, "key")))
                 else:
                     out.extend(invalid(child(rp, "key"), k, m) for m in names.is_config_map_key(k))
-        if "fieldRef" in sources and not as_str(as_dict(vf["fieldRef"]).get("fieldPath")):
-            out.append(required(child(vp, "fieldRef", "fieldPath")))
+        if "fieldRef" in sources:
+            out.extend(_env_field_ref(as_dict(vf["fieldRef"]), child(vp, "fieldRef")))
         if not sources:
             out.append(invalid(vp, "", "must specify one of: `fieldRef`, `resourceFieldRef`, "
                                        "`configMapKeyRef` or `secretKeyRef`"))
@@ -199,6 +199,37 @@ def _env(env: Any, path: str) -> list[Cause]:
         elif len(sources) > 1:
             out.append(invalid(vp, "", "may not have more than one field specified at a time"))
     return out
+
+
+# validation.go validEnvDownwardAPIFieldPathExpressions (sorted, as sets.List prints them)
+ENV_FIELD_PATHS = ["metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
+                   "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP",
+                   "status.podIPs"]
+# pkg/apis/core/pods/helpers.go ConvertDownwardAPIFieldLabel: what v1 knows at all
+_CONVERTIBLE = set(ENV_FIELD_PATHS) | {"metadata.annotations", "metadata.labels",
+                                      "spec.restartPolicy", "spec.schedulerName", "status.phase"}
+
+
+def _env_field_ref(ref: dict, path: str) -> list[Cause]:
+    """validation.go validateObjectFieldSelector for env (apiVersion is defaulted to v1)."""
+    fp = as_str(ref.get("fieldPath"))
+    if not fp:
+        return [required(child(path, "fieldPath"))]
+    base, sub = fp, None
+    if fp.endswith("']") and "['" in fp:  # fieldpath.SplitMaybeSubscriptedPath
+        base, sub = fp[:fp.index("['")], fp[fp.index("['") + 2:-2]
+    if sub is not None and base not in ("metadata.annotations", "metadata.labels"):
+        return [invalid(child(path, "fieldPath"), fp, "error converting fieldPath: field label "
+                                                      f"does not support subscript: {fp}")]
+    if base not in _CONVERTIBLE:
+        return [invalid(child(path, "fieldPath"), fp,
+                        f"error converting fieldPath: field label not supported: {fp}")]
+    if sub is not None:
+        key = sub.lower() if base == "metadata.annotations" else sub
+        return [invalid(path, key, m) for m in names.is_qualified_name(key)]
+    if base not in ENV_FIELD_PATHS:
+        return [not_supported(child(path, "fieldPath"), base, ENV_FIELD_PATHS)]
+    return []
 
 
 def _env_from(env_from: Any, path: str) -> list[Cause]:
