@@ -29,6 +29,7 @@ from kubeproc.client.local import LocalClient
 from kubeproc.controllers.gc.reconciler import GarbageCollector
 from kubeproc.controllers.namespace.reconciler import NamespaceController
 from kubeproc.controllers.replicaset.reconciler import ReplicaSetController, replication_manager
+from kubeproc.controllers.statefulset.reconciler import StatefulSetController
 from kubeproc.machinery.events import EventRecorder
 from kubeproc.registry.registry import Registry, WriteOptions
 from kubeproc.store.store import Store
@@ -189,7 +190,8 @@ class Instance:
         controllers = [GarbageCollector(LocalClient(registry, "generic-garbage-collector")),
                        NamespaceController(LocalClient(registry, "namespace-controller")),
                        ReplicaSetController(kcm, EventRecorder(kcm, "replicaset-controller")),
-                       replication_manager(kcm, EventRecorder(kcm, "replication-controller"))]
+                       replication_manager(kcm, EventRecorder(kcm, "replication-controller")),
+                       StatefulSetController(kcm, EventRecorder(kcm, "statefulset-controller"))]
         controllers += node_parts
         try:
             async with asyncio.TaskGroup() as tg:
