@@ -43,7 +43,7 @@ async def start_node(cfg: Any, registry: Registry) -> tuple[Agent, list[Any], Ag
     problem = preflight.problem()
     if problem:
         raise SystemExit(f"kubeproc: {problem}")
-    node_name = cfg.node_name or socket.gethostname().lower()
+    node_name = cfg.node_name or socket.gethostname().lower()  # as server.node_name
     netcfg = NetworkConfig.for_data_dir(cfg.data_dir, cfg.pod_cidr or None)
     info = machine_info(cfg.data_dir)
     ip = host_ip()

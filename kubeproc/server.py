@@ -28,8 +28,11 @@ from kubeproc.apiserver.app import make_app
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers.gc.reconciler import GarbageCollector
 from kubeproc.controllers.namespace.reconciler import NamespaceController
+from kubeproc.controllers.deployment.reconciler import DeploymentController
 from kubeproc.controllers.replicaset.reconciler import ReplicaSetController, replication_manager
 from kubeproc.controllers.statefulset.reconciler import StatefulSetController
+from kubeproc.controllers.volume.provisioner import local_path_class
+from kubeproc.controllers.volume.reconciler import VolumeController
 from kubeproc.machinery.events import EventRecorder
 from kubeproc.registry.registry import Registry, WriteOptions
 from kubeproc.store.store import Store
@@ -65,6 +68,11 @@ class Config:
     @property
     def state_file(self) -> str:
         return os.path.join(self.data_dir, "config.json")
+
+
+def node_name(cfg: Config) -> str:
+    """The one Node's name: given, else the host name (lower-case, as the kubelet does)."""
+    return cfg.node_name or socket.gethostname().lower()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -130,6 +138,13 @@ async def bootstrap(registry: Registry) -> None:
                                       WriteOptions(field_manager="kubeproc"))
             except errors.AlreadyExists:
                 pass
+    sc_res = resources.by_kind("storage.k8s.io", "StorageClass")
+    assert sc_res is not None
+    if not registry.store.list(sc_res.key, None):  # a fresh cluster gets the default class
+        try:
+            await registry.create(sc_res, "", local_path_class(), WriteOptions(field_manager="kubeproc"))
+        except errors.AlreadyExists:
+            pass
 
 
 class Instance:
@@ -190,8 +205,11 @@ class Instance:
         controllers = [GarbageCollector(LocalClient(registry, "generic-garbage-collector")),
                        NamespaceController(LocalClient(registry, "namespace-controller")),
                        ReplicaSetController(kcm, EventRecorder(kcm, "replicaset-controller")),
+                       DeploymentController(kcm, EventRecorder(kcm, "deployment-controller")),
                        replication_manager(kcm, EventRecorder(kcm, "replication-controller")),
-                       StatefulSetController(kcm, EventRecorder(kcm, "statefulset-controller"))]
+                       StatefulSetController(kcm, EventRecorder(kcm, "statefulset-controller")),
+                       VolumeController(kcm, EventRecorder(kcm, "persistentvolume-controller"),
+                                        cfg.data_dir, node_name=node_name(cfg))]
         controllers += node_parts
         try:
             async with asyncio.TaskGroup() as tg:

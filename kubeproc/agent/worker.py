@@ -279,8 +279,8 @@ class PodWorker:
         except (errors.NotFound, errors.Conflict):
             return
         self.node.note(pod, "status_write", t0)
-        self.update(newpod)
-        self.wake.clear()
+        if _rv(newpod) >= _rv(self.pod):  # our own write: no reason to sync again (and a wake
+            self.pod = self.last = newpod  # set meanwhile, e.g. by an exit, must not be lost)
 
     async def _delete_pod(self) -> None:
         meta = (self.pod or {}).get("metadata") or {}

@@ -10,7 +10,7 @@ and metadata stamping belong to the registry, not here.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from kubeproc.api.admission_pod import admit_pod
 from kubeproc.api.defaults import apply_defaults, default_in_place
@@ -147,3 +147,18 @@ def admit_defaults(
     mutate(result)
     default_in_place(result)
     return result
+
+
+def default_class_name(classes: Iterable[Mapping[str, Any]]) -> str | None:
+    """storage/util GetDefaultClass (the DefaultStorageClass admission plugin's choice): of the
+    classes annotated default, the newest, then the first by name."""
+    def ann(c: Mapping[str, Any]) -> Mapping[str, Any]:
+        return (c.get("metadata") or {}).get("annotations") or {}
+    defaults = [c for c in classes if "true" in (
+        ann(c).get("storageclass.kubernetes.io/is-default-class"),
+        ann(c).get("storageclass.beta.kubernetes.io/is-default-class"))]
+    if not defaults:
+        return None
+    defaults.sort(key=lambda c: (c.get("metadata") or {}).get("name", ""))
+    defaults.sort(key=lambda c: (c.get("metadata") or {}).get("creationTimestamp") or "", reverse=True)
+    return (defaults[0].get("metadata") or {}).get("name")

@@ -98,12 +98,14 @@ def _field_validation(resource: Resource, obj: dict[str, Any], opts: Any) -> Non
 
 def default_and_validate(resource: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
                          create: bool, skip_validation: bool = False,
-                         owned: bool = False) -> dict[str, Any]:
+                         owned: bool = False,
+                         default_storage_class: str | None = None) -> dict[str, Any]:
     """The defaulted object (a copy, or with `owned` on update `obj` itself), validated."""
     from kubeproc.api import admission, defaults, validation
 
     if create:  # admission defaults the object itself, before and after its mutations
-        obj = admission.admit_defaults(obj, now=objectmeta.now_rfc3339())
+        obj = admission.admit_defaults(obj, now=objectmeta.now_rfc3339(),
+                                       default_storage_class=default_storage_class)
     elif owned and isinstance(obj, dict):
         defaults.default_in_place(obj)  # apply_defaults without its copy: nobody else holds obj
     else:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeproc.api import errors, resources, schema, selectors
+from kubeproc.api import admission, errors, resources, schema, selectors
 from kubeproc.api.defaults import json_deepcopy
 from kubeproc.api.resources import Resource
 from kubeproc.registry import checks, objectmeta
@@ -129,7 +129,13 @@ class Registry:
         else:
             meta.pop("generation", None)
         reset_status_on_create(resource, obj)
-        obj = checks.default_and_validate(resource, obj, None, create=True)
+        default_sc = None
+        if resource.kind == "PersistentVolumeClaim" and resource.group == "":
+            # the DefaultStorageClass admission plugin
+            default_sc = admission.default_class_name(
+                e.obj() for _, e in self.store.list("storage.k8s.io/storageclasses", None))
+        obj = checks.default_and_validate(resource, obj, None, create=True,
+                                          default_storage_class=default_sc)
         if not opts.apply:
             checks.managed_fields_for(resource, None, obj, opts)
         return obj

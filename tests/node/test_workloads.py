@@ -53,3 +53,62 @@ def test_replication_controller_scales_with_kubectl(node, ns):
     pod = get_pod(node, ns, _running(node, ns)[0])
     ref = pod["metadata"]["ownerReferences"][0]
     assert (ref["kind"], ref["name"], ref["controller"]) == ("ReplicationController", "web", True)
+
+
+def test_pvc_binds_on_first_consumer_and_outlives_its_pod(node, ns):
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    apply(node, ns, claim)
+    pvc = json.loads(node.kubectl("get", "pvc", "data", "-n", ns, "-o", "json").stdout)
+    assert pvc["spec"]["storageClassName"] == "local-path"  # the default class, by admission
+    assert pvc["status"]["phase"] == "Pending"  # WaitForFirstConsumer
+    writer = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "writer"},
+              "spec": {"restartPolicy": "Never", "securityContext": {"fsGroup": 2000},
+                       "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", "echo kept > /data/f"],
+                                       "volumeMounts": [{"name": "d", "mountPath": "/data"}]}],
+                       "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]}}
+    apply(node, ns, writer)
+    wait_for(lambda: (get_pod(node, ns, "writer") or {}).get("status", {}).get("phase") == "Succeeded",
+             what="the writer to finish")
+    pvc = json.loads(node.kubectl("get", "pvc", "data", "-n", ns, "-o", "json").stdout)
+    assert pvc["status"]["phase"] == "Bound"
+    pv = json.loads(node.kubectl("get", "pv", pvc["spec"]["volumeName"], "-o", "json").stdout)
+    path = (pv["spec"].get("local") or pv["spec"].get("hostPath"))["path"]
+    import os
+    import stat
+    st = os.stat(path)
+    assert st.st_gid == 2000 and not st.st_mode & stat.S_IWOTH  # fsGroup-owned, never world-writable
+    node.kubectl("delete", "pod", "writer", "-n", ns)
+    reader = json.loads(json.dumps(writer))
+    reader["metadata"]["name"] = "reader"
+    reader["spec"]["containers"][0]["command"] = ["cat", "/data/f"]
+    apply(node, ns, reader)
+    wait_for(lambda: (get_pod(node, ns, "reader") or {}).get("status", {}).get("phase") == "Succeeded",
+             what="the reader to finish")
+    assert node.kubectl("logs", "reader", "-n", ns).stdout == "kept\n"
+    node.kubectl("delete", "pod", "reader", "-n", ns)
+    node.kubectl("delete", "pvc", "data", "-n", ns)
+    wait_for(lambda: not os.path.exists(path), what="reclaim Delete removes the directory")
+
+
+def test_deployment_rolls_out_on_real_pods(node, ns):
+    import os
+    manifest = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "web-deployment.yaml")
+    node.kubectl("apply", "-n", ns, "-f", manifest)
+    out = node.kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=60s").stdout
+    assert 'deployment "web" successfully rolled out' in out
+    first = _running(node, ns)
+    assert len(first) == 3 and all(re.match(r"^web-[a-z0-9]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$", n)
+                                   for n in first), first
+    node.kubectl("set", "env", "deployment/web", "-n", ns, "COLOR=blue")
+    node.kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=60s")
+    second = wait_for(lambda: (lambda r: r if len(r) == 3 and not set(r) & set(first) else None)(
+        _running(node, ns)), what="three new pods")
+    assert {n.rsplit("-", 1)[0] for n in second} != {n.rsplit("-", 1)[0] for n in first}  # new RS
+    history = node.kubectl("rollout", "history", "deployment/web", "-n", ns).stdout
+    assert "1 " in history and "2 " in history
+    node.kubectl("rollout", "undo", "deployment/web", "-n", ns)
+    node.kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=60s")
+    third = wait_for(lambda: (lambda r: r if len(r) == 3 and not set(r) & set(second) else None)(
+        _running(node, ns)), what="pods of the first template again")
+    assert {n.rsplit("-", 1)[0] for n in third} == {n.rsplit("-", 1)[0] for n in first}

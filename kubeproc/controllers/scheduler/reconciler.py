@@ -19,6 +19,8 @@ from typing import Any
 from kubeproc.api import errors, resources
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers.scheduler.plan import Bind, Unschedulable, pods_by_node, schedule
+from kubeproc.controllers.volume.binder import claim_names
+from kubeproc.controllers.volume.scheduling import claims_to_select, prefilter_reason, select_node
 from kubeproc.machinery import runner
 from kubeproc.machinery.events import EventRecorder
 from kubeproc.machinery.queue import WorkQueue
@@ -26,6 +28,8 @@ from kubeproc.machinery.queue import WorkQueue
 log = logging.getLogger(__name__)
 _POD = resources.by_kind("", "Pod")
 _NODE = resources.by_kind("", "Node")
+_PVC = resources.by_kind("", "PersistentVolumeClaim")
+_SC = resources.by_kind("storage.k8s.io", "StorageClass")
 DEFAULT_SCHEDULER = "default-scheduler"
 Key = tuple[str, str]
 
@@ -199,6 +203,8 @@ class Scheduler:
                 self._observe_node(ev.obj, ev.type == "DELETED")
             elif ev.resource.kind == "Pod":
                 self._observe_pod(ev.obj, ev.type == "DELETED")
+            elif ev.resource.kind in ("PersistentVolumeClaim", "StorageClass"):
+                self._requeue_pending()  # a claim a pod waits for may now be usable
 
     async def _reconcile(self, key: Hashable) -> None:
         assert _POD is not None and isinstance(key, tuple)
@@ -210,11 +216,38 @@ class Scheduler:
             return
         self.pending[key] = _signature(pod)
         nodes = [self.nodes[n] for n in sorted(self.nodes)]
-        result = schedule(pod, nodes, pods_by_node(self.bound.values()), count_terminating=True)
+        claims, classes = self._claims_of(pod)
+        reason = prefilter_reason(pod, claims, classes)
+        if reason:  # volumebinding PreFilter: UnschedulableAndUnresolvable on every node
+            n = len(nodes)
+            result: Bind | Unschedulable = Unschedulable(
+                f"0/{n} nodes are available: {reason}. preemption: 0/{n} nodes are available: "
+                f"{n} Preemption is not helpful for scheduling.")
+        else:
+            result = schedule(pod, nodes, pods_by_node(self.bound.values()), count_terminating=True)
         if isinstance(result, Bind):
+            await self._select_volume_node(pod, result.node, claims, classes)
             await self._bind(pod, result.node)
         else:
             await self._unschedulable(pod, result)
+
+    def _claims_of(self, pod: dict[str, Any]) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
+        assert _PVC is not None and _SC is not None
+        names = claim_names(pod)
+        if not names:
+            return {}, {}
+        ns = pod["metadata"].get("namespace", "")
+        claims = {(ns, n): c for n in names if (c := self.client.get(_PVC, ns, n)) is not None}
+        return claims, {c["metadata"]["name"]: c for c in self.client.list(_SC)[0]}
+
+    async def _select_volume_node(self, pod: dict[str, Any], node: str,
+                                  claims: dict[tuple[str, str], Any], classes: dict[str, Any]) -> None:
+        """volumebinding PreBind: delayed-binding claims learn the chosen node before the pod
+        binds (the volume controller then provisions there)."""
+        assert _PVC is not None
+        ns = pod["metadata"].get("namespace", "")
+        for name in claims_to_select(pod, claims, classes, node):
+            await self.client.mutate(_PVC, ns, name, lambda obj: select_node(obj, node))
 
     async def _bind(self, pod: dict[str, Any], node: str) -> None:
         assert _POD is not None
