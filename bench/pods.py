@@ -159,7 +159,9 @@ def trace_medians(log_path: str, skip: int = 0) -> dict[str, float]:
 async def run(args: argparse.Namespace) -> None:
     base = tempfile.mkdtemp(prefix="kubeproc-bench-pods-")
     os.environ["KUBEPROC_TRACE"] = "1"
-    inst = Instance(os.path.join(base, "data"), free_port())
+    # the kubelet's default of 110 pods (and a /24) would refuse the burst of 500
+    inst = Instance(os.path.join(base, "data"), free_port(),
+                    extra_args=("--max-pods", "600", "--pod-cidr", "10.250.0.0/22"))
     inst.start()
     b = Bench(inst)
     try:

@@ -54,7 +54,8 @@ async def start_node(cfg: Any, registry: Registry) -> tuple[Agent, list[Any], Ag
     kubelet = LocalClient(registry, "kubelet")
     recorder = EventRecorder(kubelet, "kubelet", host=node_name)
     heartbeat = NodeHeartbeat(kubelet, node_name, cfg.data_dir, netcfg.pod_cidr, ip,
-                              version_info()["gitVersion"], recorder=recorder)
+                              version_info()["gitVersion"], recorder=recorder,
+                              max_pods=cfg.max_pods)
     await heartbeat.register()
     runtime = RuncRuntime(os.path.join(cfg.data_dir, "runc"), runc=preflight.runc_path() or preflight.RUNC)
     agent = Agent(kubelet, acfg, runtime, LinuxNetwork(netcfg), recorder)

@@ -52,6 +52,7 @@ class Config:
     pod_cidr: str = ""  # default: derived from the data dir
     backoff_seconds: float = 10.0  # the kubelet's container restart back-off base (tests shorten)
     pod_max_pids: int = 0  # the kubelet's podPidsLimit per container cgroup; 0: unlimited
+    max_pods: int = 110  # the kubelet's --max-pods (the Node's pods capacity)
 
     @property
     def run_dir(self) -> str:

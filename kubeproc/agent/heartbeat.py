@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from kubeproc.agent.node import (LEASE_NAMESPACE, MachineInfo, lease_object, machine_info,
+from kubeproc.agent.node import (MAX_PODS, LEASE_NAMESPACE, MachineInfo, lease_object, machine_info,
                                  micro_time, node_object, rfc3339, status_changed)
 from kubeproc.api import errors, resources
 from kubeproc.client.local import LocalClient
@@ -85,8 +85,9 @@ class NodeHeartbeat:
                  renew_every: float = 10.0, status_every: float = 300.0, *,
                  recorder: EventRecorder | None = None,
                  machine: Callable[[], MachineInfo] | None = None,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+                 clock: Callable[[], datetime] = _utcnow, max_pods: int = MAX_PODS) -> None:
         self.client = client
+        self.max_pods = max_pods
         self.node_name = node_name
         self.pod_cidr = pod_cidr
         self.host_ip = host_ip
@@ -103,6 +104,7 @@ class NodeHeartbeat:
     def _build(self, previous: dict[str, Any] | None) -> dict[str, Any]:
         return node_object(self.node_name, self.machine(), pod_cidr=self.pod_cidr,
                            addresses=[self.host_ip], kubelet_version=self.kubelet_version,
+                           max_pods=self.max_pods,
                            now=self.clock(), previous=previous)
 
     # ---- registration ------------------------------------------------------------------

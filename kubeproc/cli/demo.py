@@ -30,7 +30,8 @@ def run(args: argparse.Namespace, data_dir: str) -> int:
         print(f"(pods cannot run here: {problem}; the demo shows the API alone)")
     up = argparse.Namespace(data_dir=data_dir, api_port=None, listen="127.0.0.1",
                             foreground=False, timeout=30.0, no_agent=bool(problem), node_name=None,
-                            pod_cidr=None, backoff_seconds=10.0, pod_max_pids=0)
+                            pod_cidr=None, backoff_seconds=10.0, pod_max_pids=0,
+                            max_pods=110)
     if cmd_up(up) != 0:
         return 1
     kubectl = shutil.which("kubectl")

@@ -58,7 +58,8 @@ def _api_ok(cfg: Config) -> tuple[bool, str]:
 def cmd_up(args: argparse.Namespace) -> int:
     cfg = Config(_data_dir(args.data_dir), args.api_port or 0, args.listen, agent=not args.no_agent,
                  node_name=args.node_name or "", pod_cidr=args.pod_cidr or "",
-                 backoff_seconds=args.backoff_seconds, pod_max_pids=args.pod_max_pids)
+                 backoff_seconds=args.backoff_seconds, pod_max_pids=args.pod_max_pids,
+                 max_pods=args.max_pods)
     if cfg.agent:
         from kubeproc.agent import preflight
         problem = preflight.problem()
@@ -93,6 +94,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         cmd += ["--backoff-seconds", str(args.backoff_seconds)]
     if args.pod_max_pids:
         cmd += ["--pod-max-pids", str(args.pod_max_pids)]
+    if args.max_pods != 110:
+        cmd += ["--max-pods", str(args.max_pods)]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True, close_fds=True)
@@ -167,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="container restart back-off base (the kubelet's 10 s; max is 30x)")
     up.add_argument("--pod-max-pids", type=int, default=0,
                     help="most processes a container may run (the kubelet's podPidsLimit)")
+    up.add_argument("--max-pods", type=int, default=110,
+                    help="pods the node accepts (the kubelet's --max-pods; needs a pod CIDR big enough)")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop kubeproc")
     down.add_argument("--data-dir")
