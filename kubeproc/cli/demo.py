@@ -1,8 +1,8 @@
 """`kubeproc demo`: start (or reuse) kubeproc, apply the sample stateless web service and run a pod.
 
 The real kubectl applies examples/web-deployment.yaml and reads back what the API stored,
-defaulted and printed (the Deployment controller is the next step), then runs a Redis pod as
-real processes and talks to it. Without root or runc the pod part is skipped with the reason.
+defaulted and printed, waits for its pods to run, then runs a Redis pod as real processes and
+talks to it. Without root or runc the pod part is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ def run(args: argparse.Namespace, data_dir: str) -> int:
     ]
     if not problem:
         steps += [
+            ("The Deployment's pods: random names, any order", ["rollout", "status", "deployment/web",
+                                                               "--timeout=90s"]),
+            ("Three interchangeable web servers", ["get", "pods", "-l", "app=web", "-o", "wide"]),
+        ]
+        steps += [
             ("This machine is the cluster's node", ["get", "nodes", "-o", "wide"]),
             ("A pod is real processes: run Redis", ["run", "demo-redis", "--image=redis:7",
                                                     "--restart=Never"]),
@@ -74,7 +79,7 @@ def run(args: argparse.Namespace, data_dir: str) -> int:
         if res.returncode != 0:
             sys.stderr.write(res.stderr)
             return res.returncode
-    print("\nThe Deployment's pods come with the workload controllers (next step); keep exploring:")
+    print("\nKeep exploring (StatefulSets run too; DNS and Service VIPs are the next step):")
     print(f"  export KUBECONFIG={cfg.kubeconfig}")
     print("  kubectl get all; kubectl explain statefulset.spec; kubectl get deploy web -w")
     print("  .venv/bin/kubeproc down")
