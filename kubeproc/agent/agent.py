@@ -16,7 +16,7 @@ import shutil
 import signal
 from typing import Any
 
-from kubeproc.agent import instances, podns
+from kubeproc.agent import instances, podns, volumes
 from kubeproc.agent.context import AgentConfig, Node, remove_cgroup
 from kubeproc.agent.network import Network
 from kubeproc.agent.runtime.protocol import Runtime, RuntimeError_
@@ -103,7 +103,7 @@ class Agent:
         known = set(mine)
         for uid in instances.list_pod_uids(node.pods_root):
             if uid not in known:
-                instances.PodRecord(node.pods_root, uid).remove()
+                remove_pod_dir(node, uid)
         for uid in set(await asyncio.to_thread(node.network.list_pods)) - known:
             await asyncio.to_thread(node.network.teardown_pod, uid)
         for uid in podns.list_pods(self.cfg.instance) - known:
@@ -131,6 +131,17 @@ class Agent:
         await cleanup_host(node)
 
 
+def remove_pod_dir(node: Node, uid: str) -> None:
+    """A pod's directory with what may be mounted in it (memory emptyDirs, subPath binds)."""
+    record = instances.PodRecord(node.pods_root, uid)
+    try:
+        volumes.teardown_pod_volumes(record.dir)
+    except (OSError, RuntimeError) as e:
+        log.warning("unmounting the volumes of pod %s: %s", uid, e)
+        return  # never rmtree through a mount
+    record.remove()
+
+
 async def cleanup_host(node: Node) -> None:
     """Whatever is still there: containers (SIGKILL), pod namespaces, the network, cgroups."""
     try:
@@ -146,7 +157,7 @@ async def cleanup_host(node: Node) -> None:
     except (RuntimeError_, OSError) as e:
         log.warning("listing containers: %s", e)
     for uid in instances.list_pod_uids(node.pods_root):
-        instances.PodRecord(node.pods_root, uid).remove()
+        remove_pod_dir(node, uid)
     podns.remove_all(node.cfg.instance)
     await asyncio.to_thread(node.network.teardown_all)
     remove_cgroup(node.cfg.cgroup_parent)

@@ -57,6 +57,8 @@ def leftovers(data_dir: str) -> list[str]:
     runc_root = os.path.join(data_dir, "runc")
     if os.path.isdir(runc_root):
         left += [f"container {c}" for c in os.listdir(runc_root)]
+    with open("/proc/self/mountinfo") as f:
+        left += [f"mount {line.split()[4]}" for line in f if data_dir in line.split()[4]]
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     left += [f"process {line.strip()}" for line in ps.splitlines() if data_dir in line]
     return left

@@ -71,7 +71,10 @@ def test_stop_leaves_host_clean(fresh_node):
     inst = fresh_node()
     inst.kubectl("create", "namespace", "a")
     apply(inst, "a", pod("r", container("redis", "redis:7")))
-    apply(inst, "a", pod("s", container("c", "busybox", "sleep", "1000"), terminationGracePeriodSeconds=1))
+    mem = {"name": "m", "emptyDir": {"medium": "Memory", "sizeLimit": "4Mi"}}
+    apply(inst, "a", pod("s", container("c", "busybox", "sleep", "1000",
+                                        volumeMounts=[{"name": "m", "mountPath": "/m"}]),
+                         terminationGracePeriodSeconds=1, volumes=[mem]))
     for name in ("r", "s"):
         inst.kubectl("wait", "-n", "a", "--for=condition=Ready", f"pod/{name}", "--timeout=30s")
     tag = NetworkConfig.for_data_dir(inst.data_dir).instance
