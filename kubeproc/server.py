@@ -29,6 +29,7 @@ from kubeproc.client.local import LocalClient
 from kubeproc.controllers.gc.reconciler import GarbageCollector
 from kubeproc.controllers.namespace.reconciler import NamespaceController
 from kubeproc.controllers.deployment.reconciler import DeploymentController
+from kubeproc.controllers.disruption.reconciler import DisruptionController
 from kubeproc.controllers.replicaset.reconciler import ReplicaSetController, replication_manager
 from kubeproc.controllers.statefulset.reconciler import StatefulSetController
 from kubeproc.controllers.volume.provisioner import local_path_class
@@ -209,6 +210,7 @@ class Instance:
                        DeploymentController(kcm, EventRecorder(kcm, "deployment-controller")),
                        replication_manager(kcm, EventRecorder(kcm, "replication-controller")),
                        StatefulSetController(kcm, EventRecorder(kcm, "statefulset-controller")),
+                       DisruptionController(kcm, EventRecorder(kcm, "controllermanager")),
                        VolumeController(kcm, EventRecorder(kcm, "persistentvolume-controller"),
                                         cfg.data_dir, node_name=node_name(cfg))]
         controllers += node_parts

@@ -112,3 +112,24 @@ def test_deployment_rolls_out_on_real_pods(node, ns):
     third = wait_for(lambda: (lambda r: r if len(r) == 3 and not set(r) & set(second) else None)(
         _running(node, ns)), what="pods of the first template again")
     assert {n.rsplit("-", 1)[0] for n in third} == {n.rsplit("-", 1)[0] for n in first}
+
+
+def test_disruption_budget_limits_evictions_of_real_pods(node, ns):
+    apply(node, ns, _rs(3))
+    wait_for(lambda: len(_running(node, ns)) == 3 and json.loads(node.kubectl(
+        "get", "rs", "web", "-n", ns, "-o", "json").stdout)["status"].get("readyReplicas") == 3,
+        what="3 ready pods")
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
+           "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}}}
+    apply(node, ns, pdb)
+    wait_for(lambda: json.loads(node.kubectl("get", "pdb", "web", "-n", ns, "-o", "json").stdout)
+             .get("status", {}).get("disruptionsAllowed") == 1, what="disruptionsAllowed 1")
+    names = _running(node, ns)
+    evict = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": names[0], "namespace": ns}}
+    code, _ = node.request("POST", f"/api/v1/namespaces/{ns}/pods/{names[0]}/eviction", evict)
+    assert code == 201
+    wait_for(lambda: json.loads(node.kubectl("get", "pdb", "web", "-n", ns, "-o", "json").stdout)
+             .get("status", {}).get("disruptionsAllowed") == 0, what="budget used")
+    evict["metadata"]["name"] = names[1]
+    code, body = node.request("POST", f"/api/v1/namespaces/{ns}/pods/{names[1]}/eviction", evict)
+    assert code == 429 and "disruption budget" in body["message"]

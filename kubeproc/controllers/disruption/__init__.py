@@ -1,0 +1,1 @@
+"""The PodDisruptionBudget (disruption) controller: plan (pure status rules) and reconciler."""
