@@ -156,30 +156,37 @@ def test_watch_initial_events_and_bookmark(cluster, namespace):
 
 def test_eviction_respects_the_disruption_budget(cluster, namespace):
     pods = f"/api/v1/namespaces/{namespace}/pods"
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"app": "db"}},
-           "spec": {"containers": [{"name": "c", "image": "redis"}]}}
-    assert cluster.request("POST", pods, pod)[0] == 201
+    pdbs = f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets"
+    ready = {"status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
+
+    def ready_pod(name: str) -> None:  # no node agent here: the test writes the kubelet's status
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "db"}},
+               "spec": {"containers": [{"name": "c", "image": "redis"}]}}
+        assert cluster.request("POST", pods, pod)[0] == 201
+        assert cluster.request("PATCH", f"{pods}/{name}/status", ready,
+                               content_type="application/merge-patch+json")[0] == 200
+
+    def allowed() -> int | None:
+        return (cluster.request("GET", pdbs + "/db")[1].get("status") or {}).get("disruptionsAllowed")
+    ready_pod("p")
     pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "db"},
            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}}
-    pdbs = f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets"
     assert cluster.request("POST", pdbs, pdb)[0] == 201
-    # make the pod look running (status subresource) so the budget applies to it
-    cluster.request("PATCH", pods + "/p/status", {"status": {"phase": "Running"}},
-                    content_type="application/merge-patch+json")
+    wait_for(lambda: cluster.request("GET", pdbs + "/db")[1].get("status", {}).get("currentHealthy") == 1,
+             what="the disruption controller to count the pod")
     eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p"}}
     code, body = cluster.request("POST", pods + "/p/eviction", eviction)
     assert code == 429 and body["reason"] == "TooManyRequests", body
     assert "would violate the pod's disruption budget" in body["message"]
     assert cluster.request("GET", pods + "/p")[0] == 200
-    cluster.request("PATCH", pdbs + "/db/status",
-                    {"status": {"disruptionsAllowed": 1, "observedGeneration": 1,
-                                "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}},
-                    content_type="application/merge-patch+json")
+    ready_pod("q")
+    wait_for(lambda: allowed() == 1, what="a second healthy pod to allow one disruption")
     code, body = cluster.request("POST", pods + "/p/eviction", eviction)
     assert code == 201, body
     assert cluster.request("GET", pods + "/p")[0] == 404
-    _, budget = cluster.request("GET", pdbs + "/db")
-    assert budget["status"]["disruptionsAllowed"] == 0 and "p" in budget["status"]["disruptedPods"]
+    # the eviction used the budget (disruptedPods records p until the controller sees it gone)
+    wait_for(lambda: allowed() == 0, what="the budget used up")
 
 
 def test_replication_controller_scale_subresource(cluster, namespace):
