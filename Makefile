@@ -26,6 +26,7 @@ e2e: install
 bench: install
 	$(VENV)/bin/python -m bench.api
 	$(VENV)/bin/python -m bench.pods
+	$(VENV)/bin/python -m bench.workloads
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -54,6 +54,11 @@ class Agent:
             if ev.resource.kind in ("ConfigMap", "Secret"):
                 self._sources_changed(ev.obj)
                 continue
+            if ev.resource.kind in ("PersistentVolumeClaim", "PersistentVolume"):
+                for w in node.workers.values():  # a pod waiting to mount may go on now
+                    if w.record.sandbox() is None:
+                        w.wake.set()
+                continue
             if ev.resource.kind != "Pod":
                 continue
             pod = ev.obj

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from kubeproc.agent.context import Node
 
 log = logging.getLogger(__name__)
-RETRY_SECONDS = 1.0
+RETRY_SECONDS = 0.3  # volumemanager podAttachAndMountRetryInterval
 _KUBELET_FIELDS = ("phase", "reason", "message", "conditions", "podIP", "podIPs", "hostIP",
                    "hostIPs", "startTime", "containerStatuses", "initContainerStatuses")
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 _POD = resources.by_kind("", "Pod")
 _NODE = resources.by_kind("", "Node")
 _PVC = resources.by_kind("", "PersistentVolumeClaim")
+PREBIND_TIMEOUT, PREBIND_POLL = 10.0, 0.005
 _SC = resources.by_kind("storage.k8s.io", "StorageClass")
 DEFAULT_SCHEDULER = "default-scheduler"
 Key = tuple[str, str]
@@ -246,8 +247,18 @@ class Scheduler:
         binds (the volume controller then provisions there)."""
         assert _PVC is not None
         ns = pod["metadata"].get("namespace", "")
-        for name in claims_to_select(pod, claims, classes, node):
+        selected = claims_to_select(pod, claims, classes, node)
+        for name in selected:
             await self.client.mutate(_PVC, ns, name, lambda obj: select_node(obj, node))
+        # binder.go BindPodVolumes/checkBindings: the pod binds once its claims are bound, so
+        # the kubelet never meets an unbound claim (upstream's bindTimeout is 10 min; here the
+        # provisioner is in process and quick: after the deadline the pod binds anyway)
+        deadline = time.monotonic() + PREBIND_TIMEOUT
+        while selected and time.monotonic() < deadline:
+            selected = [n for n in selected if ((self.client.get(_PVC, ns, n) or {}).get("status")
+                                                or {}).get("phase") != "Bound"]
+            if selected:
+                await asyncio.sleep(PREBIND_POLL)
 
     async def _bind(self, pod: dict[str, Any], node: str) -> None:
         assert _POD is not None
