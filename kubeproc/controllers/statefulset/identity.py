@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Mapping
+
+from kubeproc.controllers.podcontrol import (is_pod_available, is_pod_ready, parse_time,
+                                           ready_condition)
 
 Obj = dict[str, Any]
 
@@ -33,17 +36,6 @@ def spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("status") or {}
-
-
-def parse_time(value: Any) -> datetime | None:
-    """metav1.Time from RFC 3339; None for absent/unparsable (the zero time)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 # ---- ordinals (stateful_set_utils.go getParentNameAndOrdinal .. podInOrdinalRange) ----
@@ -118,37 +110,20 @@ def is_terminating(pod: Mapping[str, Any]) -> bool:
     return bool(meta(pod).get("deletionTimestamp"))
 
 
-def _ready_condition(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for c in status(pod).get("conditions") or []:
-        if isinstance(c, dict) and c.get("type") == "Ready":
-            return c
-    return None
-
-
-def is_pod_ready(pod: Mapping[str, Any]) -> bool:
-    c = _ready_condition(pod)
-    return c is not None and c.get("status") == "True"
-
-
 def is_running_and_ready(pod: Mapping[str, Any]) -> bool:
     return phase(pod) == "Running" and is_pod_ready(pod)
 
 
 def is_running_and_available(pod: Mapping[str, Any], min_ready_seconds: int, now: datetime) -> bool:
     """podutil.IsPodAvailable: Ready for at least minReadySeconds (phase is not checked)."""
-    if not is_pod_ready(pod):
-        return False
-    if min_ready_seconds <= 0:
-        return True
-    since = parse_time((_ready_condition(pod) or {}).get("lastTransitionTime"))
-    return since is not None and since + timedelta(seconds=min_ready_seconds) < now
+    return is_pod_available(pod, min_ready_seconds, now)
 
 
 def available_at(pod: Mapping[str, Any], min_ready_seconds: int) -> datetime | None:
     """When a Ready pod becomes available (None when not Ready or no transition time)."""
     if not is_pod_ready(pod):
         return None
-    since = parse_time((_ready_condition(pod) or {}).get("lastTransitionTime"))
+    since = parse_time((ready_condition(pod) or {}).get("lastTransitionTime"))
     return None if since is None else since + timedelta(seconds=min_ready_seconds)
 
 
