@@ -148,6 +148,7 @@ class PodWorker:
                         host_ips=self.node.host_ips, backoff_config=self.node.cfg.backoff)
         act = plan(inp)
         self.backoff = act.backoff
+        self._trigger_readiness(pod, observed, inp.probes)
         if self.refresh_volumes:
             self.refresh_volumes = False
             await self.node.refresh_volumes(self, pod)
@@ -196,6 +197,15 @@ class PodWorker:
             return None, None
         wake = [w for w in (act.next_wakeup, retry_at) if w is not None]
         return False, min(wake, default=None)
+
+    def _trigger_readiness(self, pod: dict[str, Any], observed: list, probes: Any) -> None:
+        """prober_manager.go UpdatePodStatus: a started container that is not ready yet gets
+        its readiness probed now rather than a period later."""
+        specs = {c["name"]: c for c in init_specs(pod) + regular_specs(pod)}
+        for c in observed:
+            if (c.state == "running" and (specs.get(c.name) or {}).get("readinessProbe")
+                    and probes[c.id].readiness != "success"):
+                self.node.probes.trigger_readiness(c.id)
 
     # ---- effects ----
     async def _start(self, pod: dict[str, Any], s: StartContainer) -> bool:
