@@ -1,0 +1,1 @@
+"""Cluster DNS: record table (records), pure responder (resolver), UDP/TCP server (server)."""
