@@ -30,6 +30,8 @@ from kubeproc.controllers.gc.reconciler import GarbageCollector
 from kubeproc.controllers.namespace.reconciler import NamespaceController
 from kubeproc.controllers.deployment.reconciler import DeploymentController
 from kubeproc.controllers.disruption.reconciler import DisruptionController
+from kubeproc.controllers.endpoints.reconciler import EndpointsController
+from kubeproc.controllers.endpointslice.reconciler import EndpointSliceController
 from kubeproc.controllers.replicaset.reconciler import ReplicaSetController, replication_manager
 from kubeproc.controllers.statefulset.reconciler import StatefulSetController
 from kubeproc.controllers.volume.provisioner import local_path_class
@@ -129,7 +131,7 @@ def write_kubeconfig(cfg: Config, port: int, p: pki.Pki) -> None:
     os.replace(tmp, cfg.kubeconfig)
 
 
-async def bootstrap(registry: Registry) -> None:
+async def bootstrap(registry: Registry, api_port: int = 6443) -> None:
     ns_res = resources.by_kind("", "Namespace")
     assert ns_res is not None
     for name in SYSTEM_NAMESPACES:
@@ -140,6 +142,22 @@ async def bootstrap(registry: Registry) -> None:
                                       WriteOptions(field_manager="kubeproc"))
             except errors.AlreadyExists:
                 pass
+    svc_res = resources.by_kind("", "Service")
+    assert svc_res is not None
+    if registry.store.get(svc_res.key, "default", "kubernetes") is None:
+        # the apiserver's own Service (controlplane/controller: first IP of the service range)
+        first = str(next(registry.service_ips.net.hosts()))
+        try:
+            await registry.create(svc_res, "default", {
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "kubernetes", "namespace": "default",
+                             "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"type": "ClusterIP", "clusterIP": first, "sessionAffinity": "None",
+                         "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                    "targetPort": api_port}]}},
+                WriteOptions(field_manager="kube-apiserver"))
+        except errors.AlreadyExists:
+            pass
     sc_res = resources.by_kind("storage.k8s.io", "StorageClass")
     assert sc_res is not None
     if not registry.store.list(sc_res.key, None):  # a fresh cluster gets the default class
@@ -173,7 +191,7 @@ class Instance:
         store = Store(os.path.join(cfg.data_dir, "kubeproc.db"))
         registry = Registry(store)
         store.start()
-        await bootstrap(registry)
+        await bootstrap(registry, port)
         # Long-lived objects (modules, schemas, stored entries) need not be rescanned by every
         # full collection; fewer, larger young collections cut tail latency under write load.
         gc.freeze()
@@ -211,6 +229,8 @@ class Instance:
                        replication_manager(kcm, EventRecorder(kcm, "replication-controller")),
                        StatefulSetController(kcm, EventRecorder(kcm, "statefulset-controller")),
                        DisruptionController(kcm, EventRecorder(kcm, "controllermanager")),
+                       EndpointSliceController(kcm, EventRecorder(kcm, "endpointslice-controller")),
+                       EndpointsController(kcm, EventRecorder(kcm, "endpoint-controller")),
                        VolumeController(kcm, EventRecorder(kcm, "persistentvolume-controller"),
                                         cfg.data_dir, node_name=node_name(cfg))]
         controllers += node_parts

@@ -17,7 +17,7 @@ from typing import Any
 from kubeproc.api import admission, errors, resources, schema, selectors
 from kubeproc.api.defaults import json_deepcopy
 from kubeproc.api.resources import Resource
-from kubeproc.registry import checks, objectmeta
+from kubeproc.registry import checks, objectmeta, serviceips
 from kubeproc.registry.deletion import plan_delete
 from kubeproc.registry.strategy import (check_field_selector, index_fields, reset_status_on_create,
                                         spec_of, strategy)
@@ -54,8 +54,9 @@ assert _NAMESPACES is not None
 
 
 class Registry:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, service_cidr: str = serviceips.DEFAULT_CIDR) -> None:
         self.store = store
+        self.service_ips = serviceips.ServiceIPs(service_cidr)
         by_key = {r.key: r for r in resources.RESOURCES}
         store.field_indexer = lambda key, obj: index_fields(by_key[key], obj)
 
@@ -138,6 +139,10 @@ class Registry:
                                           default_storage_class=default_sc)
         if not opts.apply:
             checks.managed_fields_for(resource, None, obj, opts)
+        if resource.kind == "Service" and resource.group == "":
+            # storage alloc.go: after admission and the field manager, before persisting
+            self.service_ips.allocate(meta["name"], obj.setdefault("spec", {}), serviceips.cluster_ips(
+                e.obj() for _, e in self.store.list(resource.key, None)))
         return obj
 
     async def _commit_create(self, resource: Resource, namespace: str, obj: dict[str, Any],

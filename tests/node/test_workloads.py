@@ -133,3 +133,26 @@ def test_disruption_budget_limits_evictions_of_real_pods(node, ns):
     evict["metadata"]["name"] = names[1]
     code, body = node.request("POST", f"/api/v1/namespaces/{ns}/pods/{names[1]}/eviction", evict)
     assert code == 429 and "disruption budget" in body["message"]
+
+
+def test_services_get_cluster_ips_and_endpoint_slices_follow_ready_pods(node, ns):
+    apply(node, ns, _rs(2))
+    wait_for(lambda: len(_running(node, ns)) == 2, what="2 running pods")
+    node.kubectl("expose", "rs", "web", "-n", ns, "--port=6379")
+    svc = json.loads(node.kubectl("get", "svc", "web", "-n", ns, "-o", "json").stdout)
+    assert svc["spec"]["clusterIP"].startswith("10.96.") and svc["spec"]["clusterIPs"] == [svc["spec"]["clusterIP"]]
+    out = node.kubectl("create", "service", "clusterip", "dup", "-n", ns, "--tcp=80",
+                       f"--clusterip={svc['spec']['clusterIP']}", check=False)
+    assert out.returncode == 1 and "provided IP is already allocated" in out.stderr
+
+    def ready_ips() -> list[str]:
+        items = json.loads(node.kubectl("get", "endpointslices", "-n", ns, "-l",
+                                        "kubernetes.io/service-name=web", "-o", "json").stdout)["items"]
+        return sorted(a for s in items for e in s.get("endpoints") or []
+                      if (e.get("conditions") or {}).get("ready") for a in e["addresses"])
+    pod_ips = sorted(get_pod(node, ns, n)["status"]["podIP"] for n in _running(node, ns))
+    assert wait_for(lambda: (lambda r: r if r == pod_ips else None)(ready_ips()), what="slice") == pod_ips
+    eps = json.loads(node.kubectl("get", "endpoints", "web", "-n", ns, "-o", "json").stdout)
+    assert sorted(a["ip"] for a in eps["subsets"][0]["addresses"]) == pod_ips
+    kube = json.loads(node.kubectl("get", "svc", "kubernetes", "-n", "default", "-o", "json").stdout)
+    assert kube["spec"]["clusterIP"] == "10.96.0.1"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import random
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 
 from kubeproc.api import defaults, resources
 from kubeproc.registry import checks
+from kubeproc.registry.serviceips import ServiceIPs
 from kubeproc.registry.registry import Registry, WriteOptions
 from kubeproc.store.store import Store
 from tests.unit.test_patch_fastpaths import make_object, mutate
@@ -138,6 +140,7 @@ async def _both(tmp: Path, kind: str, seed: int) -> tuple[Any, Any, list[bytes]]
         store.start()
         try:
             reg = Registry(store)
+            reg.service_ips = ServiceIPs(rand=random.Random(seed))  # both sides get the same ClusterIP
             await reg.create(ns, "", {"apiVersion": "v1", "kind": "Namespace",
                                       "metadata": {"name": "default"}}, WriteOptions())
             base = _valid_object(kind, seed)
