@@ -6,6 +6,7 @@ Refuses with one sentence (agent/preflight.py) when the machine cannot run pods.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from typing import Any
@@ -23,6 +24,7 @@ from kubeproc.agent.streams import AgentStreams
 from kubeproc.apiserver.discovery import version_info
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers.scheduler.reconciler import Scheduler
+from kubeproc.dns.feed import ClusterDNS
 from kubeproc.machinery.events import EventRecorder
 from kubeproc.registry.registry import Registry
 
@@ -47,7 +49,12 @@ async def start_node(cfg: Any, registry: Registry) -> tuple[Agent, list[Any], Ag
     netcfg = NetworkConfig.for_data_dir(cfg.data_dir, cfg.pod_cidr or None)
     info = machine_info(cfg.data_dir)
     ip = host_ip()
+    # cluster DNS on the bridge's gateway address (until Service VIPs exist, pods reach it there)
+    gateway = str(next(netcfg.network.hosts()))
+    network = LinuxNetwork(netcfg)
+    await asyncio.to_thread(network.ensure_bridge)
     acfg = AgentConfig(data_dir=cfg.data_dir, node_name=node_name, network=netcfg, host_ip=ip,
+                       cluster_dns=(gateway,),
                        backoff=bo.BackoffConfig(initial=cfg.backoff_seconds,
                                                 maximum=cfg.backoff_seconds * 30),
                        memory_capacity=info.memory_bytes, pids_limit=cfg.pod_max_pids or None)
@@ -58,9 +65,10 @@ async def start_node(cfg: Any, registry: Registry) -> tuple[Agent, list[Any], Ag
                               max_pods=cfg.max_pods)
     await heartbeat.register()
     runtime = RuncRuntime(os.path.join(cfg.data_dir, "runc"), runc=preflight.runc_path() or preflight.RUNC)
-    agent = Agent(kubelet, acfg, runtime, LinuxNetwork(netcfg), recorder)
+    agent = Agent(kubelet, acfg, runtime, network, recorder)
     sched_client = LocalClient(registry, "default-scheduler")
     scheduler = Scheduler(sched_client, EventRecorder(sched_client, "default-scheduler"))
     streams = AgentStreams(runtime.runc, runtime.root, agent.node.logs_root, agent.node.locate,
                            netcfg.netns_path)
-    return agent, [heartbeat, agent, scheduler], streams
+    dns = ClusterDNS(LocalClient(registry, "kube-dns"), gateway)
+    return agent, [heartbeat, agent, scheduler, dns], streams

@@ -211,7 +211,11 @@ class Instance:
                            reuse_address=True)
         await site.start()
         with open(cfg.state_file, "w") as f:
-            json.dump({"apiPort": port, "listen": cfg.listen}, f)
+            state = {"apiPort": port, "listen": cfg.listen}
+            dns = next((c for c in node_parts if type(c).__name__ == "ClusterDNS"), None)
+            if dns is not None:
+                state["dns"] = f"{dns.server.host}:{dns.server.port}"
+            json.dump(state, f)
         write_kubeconfig(cfg, port, p)
         with open(cfg.pid_file, "w") as f:
             f.write(str(os.getpid()))

@@ -149,6 +149,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"kubeproc is running (pid {pid}), data dir {cfg.data_dir}")
     print(f"  API: {url or '(not answering)'} {'ready' if ok else 'not ready'}")
     print(f"  kubeconfig: {cfg.kubeconfig}")
+    try:
+        with open(cfg.state_file) as f:
+            dns = json.load(f).get("dns")
+    except (OSError, ValueError):
+        dns = None
+    if dns:
+        host, _, port = dns.rpartition(":")
+        print(f"  cluster DNS: {dns}  (dig @{host} -p {port} kubernetes.default.svc.cluster.local)")
     return 0 if ok else 1
 
 

@@ -158,3 +158,43 @@ def test_volume_claim_templates_give_each_pod_stable_storage(node, ns):
     # the replacement mounts the same claim: the data written by its predecessor is there
     out = node.kubectl("exec", "-n", ns, "web-0", "--", "cat", "/data/who").stdout.strip()
     assert out == "web-0"
+
+
+def test_stable_network_identity_resolves_by_name(node, ns):
+    """A StatefulSet pod's DNS name resolves from another pod to its current IP, before and after
+    the pod is recreated (cluster DNS: records follow the EndpointSlices)."""
+    import json as _json
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
+           "spec": {"clusterIP": "None", "selector": {"app": "db"}, "ports": [{"name": "redis", "port": 6379}]}}
+    sts_obj = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+               "spec": {"serviceName": "db", "replicas": 2, "selector": {"matchLabels": {"app": "db"}},
+                        "template": {"metadata": {"labels": {"app": "db"}},
+                                     "spec": {"terminationGracePeriodSeconds": 1,
+                                              "containers": [{"name": "redis", "image": "redis:7"}]}}}}
+    apply(node, ns, svc)
+    apply(node, ns, sts_obj)
+    for n in ("db-0", "db-1"):
+        node.kubectl("wait", "-n", ns, "--for=condition=Ready", f"pod/{n}", "--timeout=60s")
+    fqdn = f"db-0.db.{ns}.svc.cluster.local"
+
+    def resolved() -> str:
+        r = node.kubectl("exec", "-n", ns, "db-1", "--", "getent", "hosts", fqdn, check=False)
+        return r.stdout.split()[0] if r.returncode == 0 and r.stdout.strip() else ""
+
+    def ip_of(name: str) -> str:
+        p = _json.loads(node.kubectl("get", "pod", name, "-n", ns, "-o", "json").stdout)
+        return p["status"].get("podIP", "")
+    first_ip = ip_of("db-0")
+    assert wait_for(lambda: (lambda r: r if r == first_ip else "")(resolved()), timeout=10,
+                    what="db-0's name to resolve") == first_ip
+    # the short name via the search path (ClusterFirst: <ns>.svc.cluster.local first)
+    r = node.kubectl("exec", "-n", ns, "db-1", "--", "redis-cli", "-h", "db-0.db", "ping")
+    assert r.stdout.strip() == "PONG"
+    uid = _json.loads(node.kubectl("get", "pod", "db-0", "-n", ns, "-o", "json").stdout)["metadata"]["uid"]
+    node.kubectl("delete", "pod", "db-0", "-n", ns)
+    wait_for(lambda: _json.loads(node.kubectl("get", "pod", "db-0", "-n", ns, "-o", "json", check=False).stdout
+                                 or "{}").get("metadata", {}).get("uid") not in (None, uid), what="a new db-0")
+    node.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/db-0", "--timeout=60s")
+    new_ip = ip_of("db-0")
+    assert wait_for(lambda: (lambda r: r if r == new_ip else "")(resolved()), timeout=10,
+                    what="db-0's name to follow the new pod") == new_ip
