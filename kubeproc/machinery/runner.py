@@ -7,6 +7,7 @@ with backoff). An unexpected exception is logged and retried, never allowed to e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 
@@ -32,3 +33,16 @@ async def work(queue: WorkQueue, reconcile: Callable[[Hashable], Awaitable[None]
             queue.retry(key)
         finally:
             queue.done(key)
+
+
+async def serve(watch: Awaitable[None], queue: WorkQueue,
+                reconcile: Callable[[Hashable], Awaitable[None]], name: str, workers: int = 1) -> None:
+    """A controller's main loop: its watch and `workers` work loops until one ends or all are
+    cancelled; the queue is closed on the way out (pending delayed adds are dropped)."""
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(watch)
+            for _ in range(workers):
+                tg.create_task(work(queue, reconcile, name))
+    finally:
+        queue.close()

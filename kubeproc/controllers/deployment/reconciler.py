@@ -9,7 +9,6 @@ getPodMapForDeployment) and sync.go getNewReplicaSet's create-error handling (ha
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Callable, Hashable, Mapping
@@ -144,13 +143,7 @@ class DeploymentController:
             self.pods[_key(pod)] = pod
         for d in deployments:
             self._observe_deployment(d, False)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._watch(rv))
-                for _ in range(self.workers):
-                    tg.create_task(runner.work(self.queue, self._reconcile, COMPONENT))
-        finally:
-            self.queue.close()
+        await runner.serve(self._watch(rv), self.queue, self._reconcile, COMPONENT, self.workers)
 
     async def _watch(self, rv: int) -> None:
         async for ev in self.client.watch_all(rv):

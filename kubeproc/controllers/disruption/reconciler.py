@@ -8,7 +8,6 @@ with pending disruptedPods entries are re-queued when the earliest entry expires
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime, timezone
@@ -103,12 +102,7 @@ class DisruptionController:
             self._observe_pdb(pdb, False)
         for pod in pods:
             self._observe_pod(pod, False)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._watch(rv))
-                tg.create_task(runner.work(self.queue, self._reconcile, NAME))
-        finally:
-            self.queue.close()
+        await runner.serve(self._watch(rv), self.queue, self._reconcile, NAME)
 
     async def _watch(self, rv: int) -> None:
         async for ev in self.client.watch_all(rv):

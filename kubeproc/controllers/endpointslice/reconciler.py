@@ -7,7 +7,6 @@ Follows pkg/controller/endpointslice/endpointslice_controller.go (syncService, p
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Hashable, Mapping
 from typing import Any
@@ -60,12 +59,7 @@ class ServiceWatcher:
             self._observe_pod(pod, False)
         for svc in services:
             self._observe_service(svc, False)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._watch(rv))
-                tg.create_task(runner.work(self.queue, self._reconcile, self.name))
-        finally:
-            self.queue.close()
+        await runner.serve(self._watch(rv), self.queue, self._reconcile, self.name)
 
     async def _watch(self, rv: int) -> None:
         async for ev in self.client.watch_all(rv):

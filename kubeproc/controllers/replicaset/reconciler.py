@@ -135,13 +135,8 @@ class ReplicaSetController:
             self.pods.setdefault(pod["metadata"].get("namespace", ""), {})[pod["metadata"]["name"]] = pod
         for owner in owners:
             self._observe_owner(owner, False)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._watch(rv))
-                for _ in range(self.workers):
-                    tg.create_task(runner.work(self.queue, self._reconcile, self.kind.component))
-        finally:
-            self.queue.close()
+        await runner.serve(self._watch(rv), self.queue, self._reconcile, self.kind.component,
+                           self.workers)
 
     async def _watch(self, rv: int) -> None:
         async for ev in self.client.watch_all(rv):

@@ -189,11 +189,8 @@ class Scheduler:
         for pod in pods:
             self._observe_pod(pod, False)
         try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._watch(rv))
-                tg.create_task(runner.work(self.queue, self._reconcile, self.name))
+            await runner.serve(self._watch(rv), self.queue, self._reconcile, self.name)
         finally:
-            self.queue.close()
             for handle in self._flush.values():
                 handle.cancel()
             self._flush.clear()

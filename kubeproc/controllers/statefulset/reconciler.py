@@ -9,7 +9,6 @@ recordClaimEvent). The planner decides everything else.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Callable, Hashable, Mapping
@@ -194,13 +193,7 @@ class StatefulSetController:
                 _put(cache, obj)
         for sts in sets:
             self._observe_set(sts, False)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._watch(rv))
-                for _ in range(self.workers):
-                    tg.create_task(runner.work(self.queue, self._reconcile, COMPONENT))
-        finally:
-            self.queue.close()
+        await runner.serve(self._watch(rv), self.queue, self._reconcile, COMPONENT, self.workers)
 
     async def _watch(self, rv: int) -> None:
         handlers = {("apps", "StatefulSet"): self._observe_set, ("", "Pod"): self._observe_pod,

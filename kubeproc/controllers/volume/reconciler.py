@@ -116,9 +116,7 @@ class VolumeController:
         for kind, (items, _) in snapshot:
             for obj in items:
                 self._observe(kind, obj, False)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._watch(rv))
-            tg.create_task(runner.work(self.queue, self._reconcile, "persistentvolume-controller"))
+        await runner.serve(self._watch(rv), self.queue, self._reconcile, "persistentvolume-controller")
 
     async def _watch(self, rv: int) -> None:
         kinds = {"PersistentVolume", "PersistentVolumeClaim", "StorageClass", "Pod", "Node"}
