@@ -14,6 +14,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubeproc.controllers.podcontrol import is_pod_ready
+
 MANAGED_BY = "endpointslice-controller.k8s.io"
 LABEL_SERVICE_NAME = "kubernetes.io/service-name"
 LABEL_MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
@@ -23,13 +25,7 @@ MAX_ENDPOINTS_PER_SLICE = 100
 Obj = dict[str, Any]
 
 
-# ---- pod helpers (shared with the Endpoints controller) -------------------------------
-def is_pod_ready(pod: Mapping[str, Any]) -> bool:
-    # pkg/api/v1/pod IsPodReady: the Ready condition is True
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or ())
-
-
+# ---- pod helpers (shared with the Endpoints controller; IsPodReady from podcontrol) ---------
 def pod_ips(pod: Mapping[str, Any]) -> list[str]:
     status = pod.get("status") or {}
     ips = [p.get("ip") for p in status.get("podIPs") or () if p.get("ip")]
