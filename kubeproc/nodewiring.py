@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 from kubeproc.agent import backoff as bo
@@ -24,8 +25,12 @@ from kubeproc.agent.streams import AgentStreams
 from kubeproc.apiserver.discovery import version_info
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers.scheduler.reconciler import Scheduler
+from kubeproc.dns import endpoints as dns_endpoints
 from kubeproc.dns.feed import ClusterDNS
 from kubeproc.machinery.events import EventRecorder
+from kubeproc.proxy import ProxyConfig, hostnet
+from kubeproc.proxy.nft import Nft, NftError
+from kubeproc.proxy.proxier import ServiceProxy
 from kubeproc.registry.registry import Registry
 
 
@@ -39,9 +44,27 @@ def host_ip() -> str:
             return "127.0.0.1"
 
 
-async def start_node(cfg: Any, registry: Registry) -> tuple[Agent, list[Any], AgentStreams]:
-    """The agent, the components to run (heartbeat, agent, scheduler; each has `run()`), and
-    the node's PodStreams for the apiserver's log/exec/attach/portforward."""
+@dataclass
+class NodeParts:
+    agent: Agent
+    parts: list[Any]  # components with `run()`: heartbeat, agent, scheduler, DNS, proxy
+    streams: AgentStreams  # the node's PodStreams (log/exec/attach/portforward)
+    dns: ClusterDNS
+    proxy: ServiceProxy
+    cluster_dns: str  # the address pods' resolv.conf names
+
+    async def shutdown(self) -> None:
+        """Stop every pod, then remove the proxy's table; the bridge (and the service route on
+        it) goes with the agent's cleanup."""
+        try:
+            await self.agent.shutdown()
+        finally:
+            await asyncio.to_thread(self.proxy.teardown)
+
+
+async def start_node(cfg: Any, registry: Registry) -> NodeParts:
+    """The agent and every node component, wired; the host's bridge, route and nftables table
+    ready. Refuses with one sentence when the machine cannot run pods."""
     problem = preflight.problem()
     if problem:
         raise SystemExit(f"kubeproc: {problem}")
@@ -49,12 +72,29 @@ async def start_node(cfg: Any, registry: Registry) -> tuple[Agent, list[Any], Ag
     netcfg = NetworkConfig.for_data_dir(cfg.data_dir, cfg.pod_cidr or None)
     info = machine_info(cfg.data_dir)
     ip = host_ip()
-    # cluster DNS on the bridge's gateway address (until Service VIPs exist, pods reach it there)
-    gateway = str(next(netcfg.network.hosts()))
+    gateway = str(next(netcfg.network.hosts()))  # the DNS server listens here
     network = LinuxNetwork(netcfg)
+    try:  # refuse before touching the host
+        nft = Nft()
+        await asyncio.to_thread(hostnet.check_free, netcfg.bridge, cfg.service_cidr)
+    except (hostnet.HostNetError, NftError) as e:
+        raise SystemExit(f"kubeproc: {e}")
     await asyncio.to_thread(network.ensure_bridge)
+    try:
+        await asyncio.to_thread(hostnet.ensure, netcfg.bridge, cfg.service_cidr, gateway)
+        await asyncio.to_thread(hostnet.enable_forwarding)
+    except hostnet.HostNetError as e:
+        raise SystemExit(f"kubeproc: {e}")
+    pcfg = ProxyConfig(instance=netcfg.instance, pod_cidr=netcfg.pod_cidr, bridge=netcfg.bridge,
+                       service_cidr=cfg.service_cidr, node_name=node_name,
+                       bridge_nf=hostnet.bridge_netfilter())
+    proxy = ServiceProxy(LocalClient(registry, "kube-proxy"), pcfg, nft, host_setup=False)
+    dns_client = LocalClient(registry, "kube-dns")
+    await dns_endpoints.publish(dns_client, gateway, node_name)
+    # pods ask the kube-dns ClusterIP, as in a cluster; the gateway if that Service is missing
+    cluster_dns = dns_endpoints.cluster_ip(dns_client) or gateway
     acfg = AgentConfig(data_dir=cfg.data_dir, node_name=node_name, network=netcfg, host_ip=ip,
-                       cluster_dns=(gateway,),
+                       cluster_dns=(cluster_dns,),
                        backoff=bo.BackoffConfig(initial=cfg.backoff_seconds,
                                                 maximum=cfg.backoff_seconds * 30),
                        memory_capacity=info.memory_bytes, pids_limit=cfg.pod_max_pids or None)
@@ -70,5 +110,5 @@ async def start_node(cfg: Any, registry: Registry) -> tuple[Agent, list[Any], Ag
     scheduler = Scheduler(sched_client, EventRecorder(sched_client, "default-scheduler"))
     streams = AgentStreams(runtime.runc, runtime.root, agent.node.logs_root, agent.node.locate,
                            netcfg.netns_path)
-    dns = ClusterDNS(LocalClient(registry, "kube-dns"), gateway)
-    return agent, [heartbeat, agent, scheduler, dns], streams
+    dns = ClusterDNS(dns_client, gateway, ttl=cfg.dns_ttl)
+    return NodeParts(agent, [heartbeat, agent, scheduler, dns, proxy], streams, dns, proxy, cluster_dns)

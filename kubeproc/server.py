@@ -56,6 +56,9 @@ class Config:
     backoff_seconds: float = 10.0  # the kubelet's container restart back-off base (tests shorten)
     pod_max_pids: int = 0  # the kubelet's podPidsLimit per container cgroup; 0: unlimited
     max_pods: int = 110  # the kubelet's --max-pods (the Node's pods capacity)
+    service_cidr: str = "10.96.0.0/16"  # ClusterIPs (the apiserver's --service-cluster-ip-range)
+    dns_ttl: int = 5  # seconds cluster DNS answers may be cached
+    node_port_range: str = "30000-32767"  # the apiserver's --service-node-port-range
 
     @property
     def run_dir(self) -> str:
@@ -158,6 +161,14 @@ async def bootstrap(registry: Registry, api_port: int = 6443) -> None:
                 WriteOptions(field_manager="kube-apiserver"))
         except errors.AlreadyExists:
             pass
+    if registry.store.get(svc_res.key, "kube-system", "kube-dns") is None:
+        # the cluster DNS Service at the tenth address of the range, as kubeadm reserves it; its
+        # endpoint is the DNS server on the node (written by the node's DNS feed)
+        try:
+            await registry.create(svc_res, "kube-system", kube_dns_service(registry.service_ips.net),
+                                  WriteOptions(field_manager="kubeproc"))
+        except (errors.AlreadyExists, errors.Invalid):
+            pass  # the address is taken by a user's Service: pods use the node's DNS address
     sc_res = resources.by_kind("storage.k8s.io", "StorageClass")
     assert sc_res is not None
     if not registry.store.list(sc_res.key, None):  # a fresh cluster gets the default class
@@ -165,6 +176,16 @@ async def bootstrap(registry: Registry, api_port: int = 6443) -> None:
             await registry.create(sc_res, "", local_path_class(), WriteOptions(field_manager="kubeproc"))
         except errors.AlreadyExists:
             pass
+
+
+def kube_dns_service(net) -> dict:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                         "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+                                    "kubernetes.io/name": "CoreDNS"}},
+            "spec": {"type": "ClusterIP", "clusterIP": str(net.network_address + 10),
+                     "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                               {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]}}
 
 
 class Instance:
@@ -189,17 +210,22 @@ class Instance:
         port = resolve_port(cfg)
         p = pki.ensure(cfg.data_dir, [cfg.listen] if cfg.listen not in ("0.0.0.0", "::") else [])
         store = Store(os.path.join(cfg.data_dir, "kubeproc.db"))
-        registry = Registry(store)
+        try:
+            registry = Registry(store, cfg.service_cidr, node_port_range=cfg.node_port_range)
+        except ValueError as e:
+            raise SystemExit(f"kubeproc: {e}")
         store.start()
         await bootstrap(registry, port)
         # Long-lived objects (modules, schemas, stored entries) need not be rescanned by every
         # full collection; fewer, larger young collections cut tail latency under write load.
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
-        agent, node_parts, streams = None, [], None
+        node = None
         if cfg.agent:
             from kubeproc.nodewiring import start_node
-            agent, node_parts, streams = await start_node(cfg, registry)
+            node = await start_node(cfg, registry)
+        node_parts = node.parts if node else []
+        streams = node.streams if node else None
         app = make_app(registry, p.token, f"{cfg.listen}:{port}")
         podstreams.add_routes(app, registry, streams)
         sslctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -212,9 +238,11 @@ class Instance:
         await site.start()
         with open(cfg.state_file, "w") as f:
             state = {"apiPort": port, "listen": cfg.listen}
-            dns = next((c for c in node_parts if type(c).__name__ == "ClusterDNS"), None)
-            if dns is not None:
-                state["dns"] = f"{dns.server.host}:{dns.server.port}"
+            if node is not None:
+                state["dns"] = f"{node.dns.server.host}:{node.dns.server.port}"
+                state["clusterDNS"] = node.cluster_dns
+            state["serviceCIDR"] = cfg.service_cidr
+            state["nodePortRange"] = cfg.node_port_range
             json.dump(state, f)
         write_kubeconfig(cfg, port, p)
         with open(cfg.pid_file, "w") as f:
@@ -243,8 +271,8 @@ class Instance:
                 tasks = [tg.create_task(c.run(), name=type(c).__name__) for c in controllers]
                 await stop.wait()
                 log.info("kubeproc shutting down")
-                if agent is not None:
-                    await agent.shutdown()  # every pod stopped, the host left clean
+                if node is not None:
+                    await node.shutdown()  # every pod stopped, the host left clean
                 await runner.cleanup()  # stop taking requests; open watches end
                 for t in tasks:
                     t.cancel()

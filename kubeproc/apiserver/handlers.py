@@ -14,6 +14,7 @@ from aiohttp import web
 
 from kubeproc.api import errors, fieldcheck
 from kubeproc.apiserver import codec, options, tables
+from kubeproc.apiserver.openapi_paths import RETURNS_DELETED
 from kubeproc.apiserver.paths import Target
 from kubeproc.apiserver.watchstream import serve_watch
 from kubeproc.registry import patching, subresources
@@ -212,7 +213,7 @@ async def _delete(request: web.Request, reg: Registry, t: Target) -> web.StreamR
         raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
     opts = options.delete_options(request.query, await _delete_body(request))
     obj = await reg.delete(t.resource, t.namespace, t.name, opts, bool(opts.get("dryRun")))
-    if obj.get("metadata", {}).get("deletionTimestamp") or t.resource.kind == "Pod":
+    if obj.get("metadata", {}).get("deletionTimestamp") or (t.resource.group, t.resource.kind) in RETURNS_DELETED:
         return _json(obj)
     meta = obj.get("metadata", {})
     return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",

@@ -26,7 +26,7 @@ RESOURCE_LIST = META + "APIResourceList"
 STRING = "<string>"  # response body that is plain text (pods/log), not a definition
 
 # Kinds whose DELETE answers with the deleted object, not a Status (registry ReturnDeletedObject).
-_RETURNS_DELETED = {("", "Pod"), ("", "Service"), ("", "PersistentVolume"),
+RETURNS_DELETED = {("", "Pod"), ("", "Service"), ("", "PersistentVolume"),
                     ("", "PersistentVolumeClaim")}
 
 # Subresource kinds served by another group (installer.go uses the storage's GroupVersionKind).
@@ -145,7 +145,7 @@ def resource_paths(res: Resource) -> dict[str, PathItem]:
                        PATCH_PARAMS, _ok(obj, _CREATED), body=PATCH, body_types=PATCH_TYPES,
                        suffix=scope + kind))
     if "delete" in verbs:
-        deleted = obj if (g, kind) in _RETURNS_DELETED else STATUS
+        deleted = obj if (g, kind) in RETURNS_DELETED else STATUS
         item.append(op("delete", "delete", "delete", f"delete a {kind}", DELETE,
                        _ok(deleted, _ACCEPTED), body=DELETE_OPTIONS, required=False,
                        suffix=scope + kind))

@@ -59,7 +59,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     cfg = Config(_data_dir(args.data_dir), args.api_port or 0, args.listen, agent=not args.no_agent,
                  node_name=args.node_name or "", pod_cidr=args.pod_cidr or "",
                  backoff_seconds=args.backoff_seconds, pod_max_pids=args.pod_max_pids,
-                 max_pods=args.max_pods)
+                 max_pods=args.max_pods, dns_ttl=args.dns_ttl)
+    cfg.service_cidr = args.service_cidr or _stored(cfg, "serviceCIDR") or cfg.service_cidr
+    cfg.node_port_range = args.service_node_port_range or _stored(cfg, "nodePortRange") or cfg.node_port_range
     if cfg.agent:
         from kubeproc.agent import preflight
         problem = preflight.problem()
@@ -96,6 +98,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         cmd += ["--pod-max-pids", str(args.pod_max_pids)]
     if args.max_pods != 110:
         cmd += ["--max-pods", str(args.max_pods)]
+    cmd += ["--service-cidr", cfg.service_cidr, "--dns-ttl", str(cfg.dns_ttl),
+            "--service-node-port-range", cfg.node_port_range]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True, close_fds=True)
@@ -151,13 +155,38 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"  kubeconfig: {cfg.kubeconfig}")
     try:
         with open(cfg.state_file) as f:
-            dns = json.load(f).get("dns")
+            state = json.load(f)
     except (OSError, ValueError):
-        dns = None
+        state = {}
+    if state.get("serviceCIDR"):
+        print(f"  services: {state['serviceCIDR']}")
+    dns, vip = state.get("dns"), state.get("clusterDNS")
     if dns:
         host, _, port = dns.rpartition(":")
         print(f"  cluster DNS: {dns}  (dig @{host} -p {port} kubernetes.default.svc.cluster.local)")
+    if vip and dns and not dns.startswith(vip + ":"):
+        print(f"  cluster DNS Service (kube-system/kube-dns, what pods use): {vip}:53")
     return 0 if ok else 1
+
+
+def _stored(cfg: Config, key: str) -> str:
+    """A setting the data dir's last start recorded (so a restart keeps its addresses)."""
+    try:
+        with open(cfg.state_file) as f:
+            return str(json.load(f).get(key) or "")
+    except (OSError, ValueError):
+        return ""
+
+
+def _ipv4_cidr(text: str) -> str:
+    import ipaddress
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if net.version != 4 or not 8 <= net.prefixlen <= 28:
+        raise argparse.ArgumentTypeError(f"{text}: an IPv4 range with a prefix length of 8 to 28")
+    return str(net)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,6 +209,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="most processes a container may run (the kubelet's podPidsLimit)")
     up.add_argument("--max-pods", type=int, default=110,
                     help="pods the node accepts (the kubelet's --max-pods; needs a pod CIDR big enough)")
+    up.add_argument("--service-cidr", type=_ipv4_cidr,
+                    help="ClusterIP range (default: the data dir's previous one, else 10.96.0.0/16; "
+                         "kubernetes at .1, kube-dns at .10); two instances need different ones")
+    up.add_argument("--service-node-port-range",
+                    help="NodePort range (default: the data dir's previous one, else 30000-32767)")
+    up.add_argument("--dns-ttl", type=int, default=5, help="TTL of cluster DNS answers, seconds (default 5)")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop kubeproc")
     down.add_argument("--data-dir")

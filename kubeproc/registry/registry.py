@@ -17,7 +17,7 @@ from typing import Any
 from kubeproc.api import admission, errors, resources, schema, selectors
 from kubeproc.api.defaults import json_deepcopy
 from kubeproc.api.resources import Resource
-from kubeproc.registry import checks, objectmeta, serviceips
+from kubeproc.registry import checks, nodeports, objectmeta, serviceips
 from kubeproc.registry.deletion import plan_delete
 from kubeproc.registry.strategy import (check_field_selector, index_fields, reset_status_on_create,
                                         spec_of, strategy)
@@ -51,12 +51,16 @@ class ListResult:
 
 _NAMESPACES = resources.by_kind("", "Namespace")
 assert _NAMESPACES is not None
+_SERVICES = resources.by_kind("", "Service")
+assert _SERVICES is not None
 
 
 class Registry:
-    def __init__(self, store: Store, service_cidr: str = serviceips.DEFAULT_CIDR) -> None:
+    def __init__(self, store: Store, service_cidr: str = serviceips.DEFAULT_CIDR,
+                 node_port_range: str = nodeports.DEFAULT_RANGE) -> None:
         self.store = store
         self.service_ips = serviceips.ServiceIPs(service_cidr)
+        self.node_ports = nodeports.NodePorts(node_port_range)
         by_key = {r.key: r for r in resources.RESOURCES}
         store.field_indexer = lambda key, obj: index_fields(by_key[key], obj)
 
@@ -141,8 +145,14 @@ class Registry:
             checks.managed_fields_for(resource, None, obj, opts)
         if resource.kind == "Service" and resource.group == "":
             # storage alloc.go: after admission and the field manager, before persisting
-            self.service_ips.allocate(meta["name"], obj.setdefault("spec", {}), serviceips.cluster_ips(
-                e.obj() for _, e in self.store.list(resource.key, None)))
+            stored = [e.obj() for _, e in self.store.list(resource.key, None)]
+            spec = obj.setdefault("spec", {})
+            self.service_ips.allocate(meta["name"], spec, serviceips.cluster_ips(stored))
+            try:
+                self.node_ports.allocate_create(obj, stored, dry_run=opts.dry_run)
+            except errors.StatusError:
+                self.service_ips.forget(spec.get("clusterIPs") or [])  # txn.Revert
+                raise
         return obj
 
     async def _commit_create(self, resource: Resource, namespace: str, obj: dict[str, Any],
@@ -245,6 +255,9 @@ class Registry:
                 new["status"] = json_deepcopy(old["status"]) if owned else old["status"]
             else:
                 new.pop("status", None)
+        service = resource.kind == "Service" and resource.group == "" and not opts.subresource
+        if service:  # storage.go beginUpdate / strategy PrepareForUpdate, before validation
+            serviceips.prepare_update(new, old)
         if st.generation and spec_of(new) != spec_of(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation") or 0) + 1
         new = checks.default_and_validate(resource, new, old, create=False,
@@ -254,6 +267,8 @@ class Registry:
             new["metadata"]["generation"] = int(old["metadata"].get("generation") or 0) + 1
         if not opts.apply:
             checks.managed_fields_for(resource, old, new, opts)
+        if service:
+            self._allocate_update(new, old, opts)
         new["metadata"]["resourceVersion"] = old["metadata"].get("resourceVersion")
         if _same(new, old):
             return old  # no-op writes do not move resourceVersion (etcd3 GuaranteedUpdate)
@@ -267,6 +282,19 @@ class Registry:
         await self.store.stage(resource.key, namespace, name, new)
         return new
 
+    def _allocate_update(self, new: dict[str, Any], old: dict[str, Any], opts: WriteOptions) -> None:
+        # storage alloc.go allocateUpdate: what a type change (or a new port) needs
+        stored = [e.obj() for _, e in self.store.list(_SERVICES.key, None)]
+        spec, old_spec = new.setdefault("spec", {}), old.get("spec") or {}
+        self.service_ips.allocate_update(new["metadata"]["name"], spec, old_spec,
+                                         serviceips.cluster_ips(stored))
+        try:
+            self.node_ports.allocate_update(new, old, stored, dry_run=opts.dry_run)
+        except errors.StatusError:
+            if old_spec.get("type") == "ExternalName":
+                self.service_ips.forget(spec.get("clusterIPs") or [])  # txn.Revert
+            raise
+
     # ---- delete ------------------------------------------------------------------------
     async def delete(self, resource: Resource, namespace: str, name: str,
                      options: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
@@ -278,6 +306,10 @@ class Registry:
         if dry_run:
             return decision.obj
         if decision.remove:
+            if resource.key == _SERVICES.key:
+                # alloc.go releaseAllocatedResources: recent hand-outs of this Service are free
+                self.service_ips.forget((old.get("spec") or {}).get("clusterIPs") or [])
+                self.node_ports.forget(namespace, name)
             await self.store.stage(resource.key, namespace, name, None)
         elif decision.changed:
             await self.store.stage(resource.key, namespace, name, decision.obj)

@@ -43,6 +43,7 @@ class Instance:
     proc: subprocess.Popen | None = None
     home: str = ""
     extra_args: tuple[str, ...] = ()  # e.g. ("--no-agent",) or ("--backoff-seconds", "1")
+    service_cidr: str = ""  # chosen on the first start (kept across restarts) unless given
     _ctx: ssl.SSLContext | None = field(default=None, repr=False)
 
     @property
@@ -63,8 +64,14 @@ class Instance:
         return os.path.join(self.data_dir, "pki", "ca.crt")
 
     def start(self, timeout: float = 30.0) -> None:
+        extra = list(self.extra_args)
+        if "--no-agent" not in extra and "--service-cidr" not in extra:
+            # a node's proxy routes its service CIDR: each test instance needs its own
+            if not self.service_cidr:
+                self.service_cidr = free_service_cidr()
+            extra += ["--service-cidr", self.service_cidr]
         cmd = [sys.executable, "-m", "kubeproc.cli.main", "up", "--foreground",
-               "--data-dir", self.data_dir, "--api-port", str(self.port), *self.extra_args]
+               "--data-dir", self.data_dir, "--api-port", str(self.port), *extra]
         os.makedirs(self.data_dir, exist_ok=True)
         log = open(os.path.join(self.data_dir, "test-server.log"), "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
@@ -159,6 +166,22 @@ class Instance:
             raise AssertionError(f"kubectl 1.{minor} {' '.join(args)} failed ({proc.returncode}):\n"
                                  f"{proc.stdout}\n{proc.stderr}")
         return proc
+
+
+_handed_out: set[str] = set()
+
+
+def free_service_cidr() -> str:
+    """A /16 in 10.100.0.0–10.199.0.0 that no route on the host uses and this process has not
+    handed out yet (a stopped instance's range is reused only by a later process)."""
+    routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True).stdout
+    start = os.getpid() % 100
+    for i in range(100):
+        cidr = f"10.{100 + (start + i) % 100}.0.0/16"
+        if cidr not in _handed_out and cidr.split("/")[0] + "/16" not in routes:
+            _handed_out.add(cidr)
+            return cidr
+    raise RuntimeError("no free /16 for a service CIDR in 10.100-10.199")
 
 
 def free_port() -> int:

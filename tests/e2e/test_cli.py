@@ -12,7 +12,7 @@ import tempfile
 
 import yaml
 
-from kubeproc.testing.instance import Instance, kubectl_binary
+from kubeproc.testing.instance import Instance, free_service_cidr, kubectl_binary
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -25,7 +25,8 @@ def test_up_status_down_two_instances_side_by_side():
     dirs = [os.path.join(base, "a"), os.path.join(base, "b")]
     try:
         for d in dirs:
-            res = _cli("up", "--data-dir", d)
+            # each instance's Service proxy routes its own service CIDR
+            res = _cli("up", "--data-dir", d, "--service-cidr", free_service_cidr())
             assert res.returncode == 0, res.stderr
             assert f"export KUBECONFIG={d}/kubeconfig" in res.stdout
         pids = [int(open(os.path.join(d, "run", "kubeproc.pid")).read()) for d in dirs]

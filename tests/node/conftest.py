@@ -46,7 +46,9 @@ def leftovers(data_dir: str) -> list[str]:
     left += [f"netns {line.split()[0]}" for line in netns.splitlines() if f"kp-{tag}-" in line]
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     left += [f"link {line.split(':')[1].strip()}" for line in links.splitlines()
-             if f"kp{tag}0" in line]
+             if f"kp{tag}0" in line or f"kp{tag}svc" in line]
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    left += [f"nftables {line.strip()}" for line in tables.splitlines() if f"kubeproc-{tag}" in line]
     try:
         left += [f"namespace file {n}" for n in os.listdir("/run/kubeproc") if n.startswith(tag)]
     except FileNotFoundError:

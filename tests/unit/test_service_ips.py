@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import random
 
 import pytest
 
 from kubeproc.api import errors, resources
-from kubeproc.registry.registry import Registry, WriteOptions
 from kubeproc.registry.serviceips import ServiceIPs
-from kubeproc.store.store import Store
+from tests.unit.service_registry import create, running_registry
 
 SVC = resources.by_kind("", "Service")
 
@@ -23,24 +21,10 @@ def _svc(name: str, **spec) -> dict:
 
 @pytest.fixture
 def reg(tmp_path):
-    store = Store(str(tmp_path / "db"))
-    loop = asyncio.new_event_loop()
-
-    registry = Registry(store)
-
-    async def start() -> None:
-        store.start()
-        await registry.create(resources.by_kind("", "Namespace"), "", {
-            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "d"}}, WriteOptions())
-    loop.run_until_complete(start())
-    yield registry, loop
-    loop.run_until_complete(store.close())
-    loop.close()
+    yield from running_registry(str(tmp_path / "db"))
 
 
-def _create(reg, obj):
-    registry, loop = reg
-    return loop.run_until_complete(registry.create(SVC, "d", obj, WriteOptions(field_manager="t")))
+_create = create
 
 
 def test_allocates_from_the_upper_band_and_never_twice(reg):

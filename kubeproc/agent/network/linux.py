@@ -111,6 +111,7 @@ class LinuxNetwork:
                     # The pair exists (veths are created and destroyed as pairs): re-attach.
                     nl.request(host, [(nl.link(ifname=pod.veth_host, up=True, attrs=[("IFLA_MASTER", bridge)]),
                                        RTM_NEWLINK, 0)])
+                _hairpin(pod.veth_host)
                 nl.request(inside, [
                     (nl.link(index=LOOPBACK_INDEX, up=True), RTM_NEWLINK, 0),
                     (nl.address(eth0, pod.ip, pod.prefixlen), RTM_NEWADDR, nl.REPLACE),
@@ -202,6 +203,17 @@ class LinuxNetwork:
             gateway=str(self.ipam.gateway),
             veth_host=cfg.veth_name(pod_uid),
         )
+
+
+def _hairpin(veth_host: str) -> None:
+    """Let the bridge send a frame back out of the port it came in by: a pod reaching itself
+    through a Service is DNATed back to its own port (with br_netfilter the frame stays bridged),
+    as kubenet sets `hairpinMode: hairpin-veth`. sysfs shows the host's devices from any netns."""
+    try:
+        with open(f"/sys/class/net/{veth_host}/brport/hairpin_mode", "w") as f:
+            f.write("1")
+    except OSError as e:
+        raise NetworkError(f"setting hairpin mode on {veth_host}: {e}") from e
 
 
 def _ifindex(name: str) -> int:

@@ -28,7 +28,6 @@ from kubeproc.api.validation.selectors import map_matches
 
 MAX_SECRET_SIZE = 1024 * 1024  # core.MaxSecretSize, also the ConfigMap limit
 SERVICE_TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
-NODE_PORT_RANGE = (30000, 32767)
 IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 
 
@@ -122,10 +121,10 @@ def validate_service(svc: dict[str, Any], old: dict[str, Any] | None) -> list[Ca
         np_ = as_int(p.get("nodePort"))
         if np_ and stype == "ClusterIP":
             out.append(forbidden(child(pp, "nodePort"), "may not be used when `type` is 'ClusterIP'"))
-        elif np_ and not NODE_PORT_RANGE[0] <= np_ <= NODE_PORT_RANGE[1]:
-            # the nodePort allocator's message (pkg/registry/core/service/portallocator)
-            out.append(invalid(child(pp, "nodePort"), np_, "provided port is not in the valid range. "
-                               f"The range of valid ports is {NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}"))
+        elif np_ and not 1 <= np_ <= 65535:
+            # validation checks a port number; the configured range is the allocator's
+            # (registry/nodeports.py, as pkg/registry/core/service/portallocator)
+            out.append(invalid(child(pp, "nodePort"), np_, "must be between 1 and 65535, inclusive"))
         proto = as_str(p.get("protocol")) or "TCP"
         if np_:
             if (proto, np_) in node_ports:
