@@ -17,7 +17,7 @@ from kubeproc.apiserver import codec, options, tables
 from kubeproc.apiserver.openapi_paths import RETURNS_DELETED
 from kubeproc.apiserver.paths import Target
 from kubeproc.apiserver.watchstream import serve_watch
-from kubeproc.registry import patching, subresources
+from kubeproc.registry import eviction, patching, subresources
 from kubeproc.registry.registry import ListResult, Registry, WriteOptions
 
 
@@ -151,7 +151,7 @@ async def _post(request: web.Request, reg: Registry, t: Target) -> web.StreamRes
     if t.resource.kind == "SelfSubjectAccessReview":
         return _json(subresources.access_review(body), status=201)
     if t.subresource == "eviction":
-        return _json(await subresources.evict(reg, t.namespace, t.name, body,
+        return _json(await eviction.evict(reg, t.namespace, t.name, body,
                                               options.dry_run(request.query)), status=201)
     if t.subresource == "binding":
         return _json(await subresources.bind(reg, t.namespace, t.name, body), status=201)

@@ -1,8 +1,8 @@
-"""Subresources with their own object shapes: scale, eviction, binding, and access reviews.
+"""Subresources with their own object shapes: scale, binding, and access reviews (eviction
+is `eviction.py`).
 
-scale follows pkg/registry/apps/deployment/storage (ScaleREST) and friends; eviction follows
-pkg/registry/core/pod/storage/eviction.go (one PDB at most, disruptionsAllowed, 429 when it
-would be violated); binding follows pkg/registry/core/pod/storage (BindingREST).
+scale follows pkg/registry/apps/deployment/storage (ScaleREST) and friends; binding follows
+pkg/registry/core/pod/storage (BindingREST).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from kubeproc.api.resources import Resource
 from kubeproc.registry import patching
 from kubeproc.registry.registry import Registry, WriteOptions, stale
 
-_PDB = resources.by_kind("policy", "PodDisruptionBudget")
 _POD = resources.by_kind("", "Pod")
 
 
@@ -78,60 +77,6 @@ async def patch_scale(reg: Registry, resource: Resource, namespace: str, name: s
     fn = patching.mutator(resource, patch_type, body, def_name="io.k8s.api.autoscaling.v1.Scale")
     patched = fn(copy.deepcopy(current))
     return await update_scale(reg, resource, namespace, name, patched, opts)
-
-
-async def evict(reg: Registry, namespace: str, name: str, eviction: Any,
-                dry_run: bool) -> dict[str, Any]:
-    assert _POD is not None and _PDB is not None
-    if not isinstance(eviction, dict) or eviction.get("kind") not in ("Eviction", None):
-        raise errors.BadRequest("the body of the request must be a policy/v1 Eviction")
-    if (eviction.get("metadata") or {}).get("name", name) != name:
-        raise errors.BadRequest("name in URL does not match name in Eviction object")
-    pod = reg.get_obj(_POD, namespace, name)
-    options = eviction.get("deleteOptions") or {}
-    phase = (pod.get("status") or {}).get("phase")
-    if phase not in ("Succeeded", "Failed", "Pending") and not pod["metadata"].get("deletionTimestamp"):
-        labels = pod["metadata"].get("labels") or {}
-        matching = []
-        for entry in reg.list(_PDB, namespace).items:
-            pdb = entry.obj()
-            sel = selectors.from_label_selector((pdb.get("spec") or {}).get("selector"))
-            if not sel.empty() and sel.matches(labels):
-                matching.append(pdb)
-        if len(matching) > 1:
-            raise errors.InternalError("This pod has more than one PodDisruptionBudget, which the "
-                                       "eviction subresource does not support.")
-        if matching:
-            await _consume_budget(reg, matching[0], name, dry_run)
-    await reg.delete(_POD, namespace, name, options, dry_run)
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
-
-
-async def _consume_budget(reg: Registry, pdb: dict[str, Any], pod_name: str, dry_run: bool) -> None:
-    assert _PDB is not None
-    status = pdb.get("status") or {}
-    meta = pdb["metadata"]
-    too_many = errors.TooManyRequests(
-        "Cannot evict pod as it would violate the pod's disruption budget.",
-        causes=[errors.Cause("DisruptionBudget",
-                             f"The disruption budget {meta['name']} needs "
-                             f"{status.get('desiredHealthy', 0)} healthy pods and has "
-                             f"{status.get('currentHealthy', 0)} currently")])
-    if status.get("observedGeneration", 0) < meta.get("generation", 0):
-        raise too_many
-    if int(status.get("disruptionsAllowed", 0)) <= 0:
-        raise too_many
-    if dry_run:
-        return
-
-    def mutate(old: dict[str, Any]) -> dict[str, Any]:
-        st = old.setdefault("status", {})
-        st["disruptionsAllowed"] = int(st.get("disruptionsAllowed", 0)) - 1
-        from kubeproc.registry.objectmeta import now_rfc3339
-        st.setdefault("disruptedPods", {})[pod_name] = now_rfc3339()
-        return old
-    await reg.patch_with(_PDB, meta["namespace"], meta["name"], mutate,
-                         WriteOptions(subresource="status", field_manager="kubeproc-eviction"))
 
 
 async def bind(reg: Registry, namespace: str, name: str, binding: Any) -> dict[str, Any]:

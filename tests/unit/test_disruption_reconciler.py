@@ -18,7 +18,7 @@ from kubeproc.api import errors, resources
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers.disruption.reconciler import DisruptionController
 from kubeproc.machinery.events import EventRecorder
-from kubeproc.registry import subresources
+from kubeproc.registry import eviction
 from kubeproc.registry.registry import Registry
 from tests.unit.test_events import cluster, stored_events, until
 
@@ -103,7 +103,7 @@ def test_min_available_budget_allows_one_eviction(tmp_path: Path) -> None:
         assert (cond["type"], cond["status"], cond["reason"]) == \
             ("DisruptionAllowed", "True", "SufficientPods")
 
-        out = await subresources.evict(reg, "default", "web-a", {"kind": "Eviction"}, False)
+        out = await eviction.evict(reg, "default", "web-a", {"kind": "Eviction"}, False)
         assert out["status"] == "Success"
         # the controller recounts: two healthy pods left, none may go
         await until(settled(client, currentHealthy=2, disruptionsAllowed=0))
@@ -111,7 +111,7 @@ def test_min_available_budget_allows_one_eviction(tmp_path: Path) -> None:
         assert (cond["status"], cond["reason"]) == ("False", "InsufficientPods")
 
         with pytest.raises(errors.TooManyRequests) as exc:
-            await subresources.evict(reg, "default", "web-b", {"kind": "Eviction"}, False)
+            await eviction.evict(reg, "default", "web-b", {"kind": "Eviction"}, False)
         assert exc.value.code == 429 and exc.value.message == VIOLATION
         pod_b = client.get(POD, "default", "web-b")
         assert pod_b is not None and not pod_b["metadata"].get("deletionTimestamp")
