@@ -62,6 +62,12 @@ def filter_active_pods(pods: Iterable[Pod]) -> list[Pod]:
     return [p for p in pods if is_pod_active(p)]
 
 
+def filter_terminating_pods(pods: Iterable[Pod]) -> list[Pod]:
+    """controller_utils.go FilterTerminatingPods: being deleted, not yet Succeeded or Failed."""
+    return [p for p in pods if _meta(p).get("deletionTimestamp")
+            and _status(p).get("phase") not in ("Succeeded", "Failed")]
+
+
 def ready_condition(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for cond in _status(pod).get("conditions") or ():
         if isinstance(cond, dict) and cond.get("type") == "Ready":

@@ -320,3 +320,16 @@ def test_steady_state_writes_nothing() -> None:
     d["status"] = first.actions[-1].status  # type: ignore[union-attr]
     assert u.condition(d["status"], "Progressing")["reason"] == "NewReplicaSetAvailable"  # type: ignore[index]
     assert plan.sync_deployment(d, [new], {}, NOW + timedelta(minutes=5)).actions == []
+
+
+@pytest.mark.parametrize("rss,want", [
+    ([rs("old", 2), rs("new", 1)], None),
+    ([rs("old", 2, terminatingReplicas=1), rs("new", 1, terminatingReplicas=0)], 1),
+    ([rs("old", 2, terminatingReplicas=0), rs("new", 1)], 0),
+], ids=["no-replica-set-reports-absent", "summed", "zero-kept"])
+def test_status_terminating_replicas(rss: list[dict[str, Any]], want: int | None) -> None:
+    # deploymentutil.GetTerminatingReplicaCountForReplicaSets
+    p = plan.Pass(dep(3), rss, {}, NOW)
+    status = plan.calculate_status(p, rss, rss[-1])
+    assert status.get("terminatingReplicas", "absent") == ("absent" if want is None else want)
+    assert ("terminatingReplicas" in plan._wire(status)) is (want is not None)

@@ -153,3 +153,26 @@ def test_kinds() -> None:
     assert (REPLICA_SET.api_version, REPLICA_SET.component) == ("apps/v1", "replicaset-controller")
     assert (REPLICATION_CONTROLLER.api_version, REPLICATION_CONTROLLER.component) == (
         "v1", "replication-controller")
+
+
+@pytest.mark.parametrize("terminating,want", [(None, None), (0, 0), (2, 2)],
+                         ids=["replication-controller-has-no-field", "zero-is-written", "counted"])
+def test_calculate_status_terminating_replicas(terminating: int | None, want: int | None) -> None:
+    # DeploymentReplicaSetTerminatingReplicas (beta, on since 1.35): a pointer, so 0 is written
+    got = plan.calculate_status(rs(3), [pod("a")], None, NOW, terminating)
+    assert got.get("terminatingReplicas", "absent") == ("absent" if want is None else want)
+    if want is not None:  # a change of the count alone is written
+        obj = rs(3, status={**got, "terminatingReplicas": want + 1})
+        assert plan.status_update(obj, got) is not None
+
+
+@pytest.mark.parametrize("phase,deleting,counted", [
+    ("Running", True, True), ("Pending", True, True), ("Succeeded", True, False),
+    ("Failed", True, False), ("Running", False, False),
+], ids=["running-deleting", "pending-deleting", "succeeded", "failed", "not-deleting"])
+def test_filter_terminating_pods(phase: str, deleting: bool, counted: bool) -> None:
+    p = pod("a")
+    p["status"]["phase"] = phase
+    if deleting:
+        p["metadata"]["deletionTimestamp"] = T
+    assert pc.filter_terminating_pods([p]) == ([p] if counted else [])

@@ -272,6 +272,11 @@ def calculate_status(p: Pass, all_rss: Sequence[Obj | None], new_rs: Obj | None)
                    "readyReplicas": u.ready_count(all_rss),
                    "availableReplicas": available,
                    "unavailableReplicas": max(0, u.spec_count(all_rss) - available)}
+    # GetTerminatingReplicaCountForReplicaSets: the sum, absent when no ReplicaSet reports one
+    counts = [rs["status"]["terminatingReplicas"] for rs in all_rss
+              if rs is not None and (rs.get("status") or {}).get("terminatingReplicas") is not None]
+    if counts:
+        status["terminatingReplicas"] = sum(int(c) for c in counts)
     if (d.get("status") or {}).get("collisionCount") is not None:
         status["collisionCount"] = d["status"]["collisionCount"]
     if (d.get("status") or {}).get("conditions"):
@@ -287,7 +292,9 @@ def calculate_status(p: Pass, all_rss: Sequence[Obj | None], new_rs: Obj | None)
 
 def _wire(status: Mapping[str, Any]) -> Obj:
     # omitempty int32 counts: a zero is absent on the wire, so compare and write without them
-    return {k: v for k, v in status.items() if v not in (0, None, []) or k == "collisionCount"}
+    # (collisionCount and terminatingReplicas are pointers: a 0 is written)
+    return {k: v for k, v in status.items()
+            if v not in (0, None, []) or k in ("collisionCount", "terminatingReplicas")}
 
 
 def _write_if_changed(p: Pass, new_status: Obj) -> bool:

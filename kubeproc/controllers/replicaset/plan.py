@@ -88,10 +88,13 @@ def _condition(reason: str, message: str, now: datetime) -> dict[str, Any]:
 
 
 def calculate_status(obj: Mapping[str, Any], pods: Sequence[dict[str, Any]],
-                     manage_error: str | None, now: datetime) -> dict[str, Any]:
+                     manage_error: str | None, now: datetime,
+                     terminating: int | None = None) -> dict[str, Any]:
     """replica_set_utils.go calculateStatus: counts over the claimed active pods, and the
     ReplicaFailure condition set on a create/delete error and removed after a clean pass.
-    observedGeneration is left as it was (set by `status_update`)."""
+    `terminating` (ReplicaSets; None for ReplicationControllers, which have no such field) is
+    the count of its pods being deleted (DeploymentReplicaSetTerminatingReplicas, beta and on
+    since 1.35: written even when 0). observedGeneration is left as it was (`status_update`)."""
     spec = obj.get("spec") or {}
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     min_ready = int(spec.get("minReadySeconds") or 0)
@@ -118,6 +121,8 @@ def calculate_status(obj: Mapping[str, Any], pods: Sequence[dict[str, Any]],
     else:
         status.pop("conditions", None)
     status["replicas"] = len(pods)
+    if terminating is not None:
+        status["terminatingReplicas"] = terminating
     # omitempty int32 fields: a zero count is absent on the wire, as upstream writes it
     for key, value in (("fullyLabeledReplicas", fully), ("readyReplicas", ready),
                        ("availableReplicas", available)):
@@ -139,6 +144,7 @@ def status_update(obj: Mapping[str, Any], new_status: Mapping[str, Any]) -> dict
     generation = int((obj.get("metadata") or {}).get("generation") or 0)
     if (all(_count(old, k) == _count(new_status, k) for k in
             ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas"))
+            and old.get("terminatingReplicas") == new_status.get("terminatingReplicas")
             and generation == _count(old, "observedGeneration")
             and (old.get("conditions") or None) == (new_status.get("conditions") or None)):
         return None

@@ -160,8 +160,15 @@ class ReplicaSetController:
         if needs_sync and not obj["metadata"].get("deletionTimestamp"):
             manage_error = await self._manage(obj, pods)
         now = self.now()
+        terminating = None
+        if self.kind.kind == "ReplicaSet":
+            # FilterClaimedPods over FilterTerminatingPods: ours by controllerRef and selector
+            uid, sel = obj["metadata"]["uid"], self.kind.selector(obj)
+            terminating = sum(1 for p in podcontrol.filter_terminating_pods(self.pods.get(ns, {}).values())
+                              if (podcontrol.controller_of(p) or {}).get("uid") == uid
+                              and sel.matches((p.get("metadata") or {}).get("labels") or {}))
         status = plan.calculate_status(obj, pods, None if manage_error is None
-                                       else manage_error.message, now)
+                                       else manage_error.message, now, terminating)
         update = plan.status_update(obj, status)
         if update is not None:
             obj = await self._write_status(obj, update)
