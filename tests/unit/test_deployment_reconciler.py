@@ -276,3 +276,32 @@ def test_proportional_scaling_mid_rollout(tmp_path: Path, new_size: int, old_wan
         await edit(client, lambda d: d["spec"].__setitem__("replicas", new_size))
         await until(lambda: sizes() == {old: old_want, new: new_want})
     run_with(tmp_path, scenario)
+
+
+def test_hash_collision_bumps_collision_count(tmp_path: Path) -> None:
+    """sync.go getNewReplicaSet: a foreign ReplicaSet already holds the name the template hashes
+    to; the controller bumps status.collisionCount and creates its ReplicaSet under the next hash,
+    leaving the foreign one alone."""
+    async def scenario(reg: Registry, client: LocalClient, kubelet: Kubelet) -> None:
+        assert DEPLOY is not None and RS is not None
+        # paused: no ReplicaSet yet, and the stored (defaulted) template gives the hash
+        await client.create(DEPLOY, deployment(2, paused=True))
+        template = get_d(client)["spec"]["template"]
+        taken = f"web-{hashing.compute_hash(template, None)}"
+        foreign = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                   "metadata": {"name": taken, "namespace": "default"},
+                   "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "other"}},
+                            "template": {"metadata": {"labels": {"app": "other"}},
+                                         "spec": {"containers": [{"name": "c", "image": "img:z"}]}}}}
+        await client.create(RS, foreign)
+        assert set(rss(client)) == {taken}
+        await edit(client, lambda o: o["spec"].__setitem__("paused", False))
+        await until(lambda: complete(client, 2))
+        status = get_d(client)["status"]
+        assert status.get("collisionCount") == 1, (status, list(rss(client)))
+        ours = f"web-{hashing.compute_hash(template, 1)}"
+        assert set(rss(client)) == {taken, ours}
+        assert not rss(client)[taken]["metadata"].get("ownerReferences")  # never adopted
+        assert rss(client)[ours]["spec"]["replicas"] == 2
+        assert all(p["metadata"]["labels"]["pod-template-hash"] == ours[4:] for p in kubelet.live())
+    run_with(tmp_path, scenario)
