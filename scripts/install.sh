@@ -5,8 +5,9 @@ set -euo pipefail
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 # runc runs pods; iproute2 and nftables are the network tools the agent and tests use;
-# redis-server and python3 are host programs the image catalog maps images to (tests run them).
-APT_PACKAGES=(iproute2 ca-certificates runc nftables redis-server redis-tools python3)
+# redis-server, python3 and zookeeper are host programs the image catalog maps images to (tests
+# and the examples run them).
+APT_PACKAGES=(iproute2 ca-certificates runc nftables redis-server redis-tools python3 zookeeper)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
