@@ -36,7 +36,9 @@ from kubeproc.controllers.replicaset.reconciler import ReplicaSetController, rep
 from kubeproc.controllers.statefulset.reconciler import StatefulSetController
 from kubeproc.controllers.volume.provisioner import local_path_class
 from kubeproc.controllers.volume.reconciler import VolumeController
+from kubeproc.dashboard import server as dashboard
 from kubeproc.machinery.events import EventRecorder
+from kubeproc.ports import remembered_port
 from kubeproc.registry.registry import Registry, WriteOptions
 from kubeproc.store.store import Store
 
@@ -82,34 +84,9 @@ def node_name(cfg: Config) -> str:
     return cfg.node_name or socket.gethostname().lower()
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-            return True
-        except OSError:
-            return False
-
-
 def resolve_port(cfg: Config) -> int:
     """The given port, else the one this data dir used before (if free), else a free one."""
-    if cfg.api_port:
-        return cfg.api_port
-    try:
-        with open(cfg.state_file) as f:
-            old = int(json.load(f).get("apiPort", 0))
-        if old and _port_free(cfg.listen, old):
-            return old
-    except (OSError, ValueError):
-        pass
-    return free_port(cfg.listen)
+    return cfg.api_port or remembered_port(cfg.state_file, "apiPort", cfg.listen)
 
 
 def write_kubeconfig(cfg: Config, port: int, p: pki.Pki) -> None:
@@ -236,8 +213,10 @@ class Instance:
         site = web.TCPSite(runner, cfg.listen, port, ssl_context=sslctx, backlog=1024,
                            reuse_address=True)
         await site.start()
+        dash_runner, dash_port = await dashboard.start(registry, cfg.data_dir, cfg.state_file,
+                                                       p.token, f"{cfg.listen}:{port}")
         with open(cfg.state_file, "w") as f:
-            state = {"apiPort": port, "listen": cfg.listen}
+            state = {"apiPort": port, "listen": cfg.listen, "dashboardPort": dash_port}
             if node is not None:
                 state["dns"] = f"{node.dns.server.host}:{node.dns.server.port}"
                 state["clusterDNS"] = node.cluster_dns
@@ -273,6 +252,7 @@ class Instance:
                 log.info("kubeproc shutting down")
                 if node is not None:
                     await node.shutdown()  # every pod stopped, the host left clean
+                await dash_runner.cleanup()
                 await runner.cleanup()  # stop taking requests; open watches end
                 for t in tasks:
                     t.cancel()

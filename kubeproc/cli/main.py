@@ -169,6 +169,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Print the dashboard's login URL (the running instance serves the page itself)."""
+    cfg = Config(_data_dir(args.data_dir))
+    if _read_pid(cfg) is None:
+        print(f"kubeproc is not running (data dir {cfg.data_dir}); start it with `kubeproc up`",
+              file=sys.stderr)
+        return 3
+    port = _stored(cfg, "dashboardPort")
+    try:
+        with open(os.path.join(cfg.data_dir, "pki", "dashboard.token")) as f:
+            token = f.read().strip()
+    except OSError:
+        token = ""
+    if not port or not token:
+        print("kubeproc: this instance serves no dashboard; restart it (kubeproc down; kubeproc up)",
+              file=sys.stderr)
+        return 1
+    print(f"http://127.0.0.1:{port}/login?token={token}")
+    return 0
+
+
 def _stored(cfg: Config, key: str) -> str:
     """A setting the data dir's last start recorded (so a restart keeps its addresses)."""
     try:
@@ -223,8 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="is kubeproc running")
     status.add_argument("--data-dir")
     status.set_defaults(func=cmd_status)
-    demo = sub.add_parser("demo", help="start kubeproc and walk through the sample workloads")
+    dash = sub.add_parser("dashboard", help="print the URL that logs in to the web dashboard")
+    dash.add_argument("--data-dir")
+    dash.set_defaults(func=cmd_dashboard)
+    demo = sub.add_parser("demo", help="start kubeproc and show stateless versus stateful services live")
     demo.add_argument("--data-dir")
+    demo.add_argument("--examples", help="the examples directory (default: the one shipped with kubeproc)")
     demo.set_defaults(func=lambda a: __import__("kubeproc.cli.demo", fromlist=["run"]).run(
         a, _data_dir(a.data_dir)))
     args = parser.parse_args(argv)

@@ -209,10 +209,12 @@ class Demo:
     def why(self) -> None:
         self.ui.section(7, "Why it matters: a replicated store under the two kinds of scale-down")
         self.ui.say(f"each key lives on 2 of 5 pods; {KV_KEYS} keys, then 5 → 3 pods")
+        # kvstore.yaml holds the program (a ConfigMap) both StatefulSets run
+        self.ui.run("apply", "-f", self.ex("kvstore.yaml"))
+        self.ui.run("apply", "-f", self.ex("kvstore-parallel.yaml"))
         lost = {}
-        for name, manifest, how in (("kvp", "kvstore-parallel.yaml", "Parallel: two pods vanish at once"),
-                                    ("kv", "kvstore.yaml", "OrderedReady: one at a time, after the rest re-replicated")):
-            self.ui.run("apply", "-f", self.ex(manifest))
+        for name, how in (("kvp", "Parallel: two pods vanish at once"),
+                          ("kv", "OrderedReady: one at a time, after the rest re-replicated")):
             pods = self.ui.wait(f"5 {name} pods to be Ready", lambda name=name: self.sts_ready(name, 5), 180)
             for i in range(KV_KEYS):
                 ip = pods[i % 5].ip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 import time
 from typing import Any, Callable, TypeVar
 
@@ -78,7 +79,14 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-def table(rows: list[list[Any]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+def table(rows: list[list[Any]], header: list[str], wrap: int = 46) -> str:
+    """Columns side by side, each cell wrapped at `wrap` characters (fits 110 columns)."""
+    cells = [[textwrap.wrap(str(c), wrap, break_on_hyphens=False, break_long_words=False) or [""]
+              for c in r] for r in rows]
+    widths = [max([len(header[i])] + [len(x) for r in cells for x in r[i]]) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+    out = [line(header), line(["-" * w for w in widths])]
+    for r in cells:
+        for k in range(max(len(c) for c in r)):
+            out.append(line([c[k] if k < len(c) else "" for c in r]))
+    return "\n".join(out)

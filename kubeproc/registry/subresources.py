@@ -73,10 +73,21 @@ async def update_scale(reg: Registry, resource: Resource, namespace: str, name: 
 
 async def patch_scale(reg: Registry, resource: Resource, namespace: str, name: str,
                       patch_type: str, body: bytes, opts: WriteOptions) -> dict[str, Any]:
-    current = get_scale(reg, resource, namespace, name)
+    """The patch applies to the Scale of the latest object (upstream's GuaranteedUpdate retries it
+    on a fresh read), so a controller's concurrent status write is no conflict; only a
+    resourceVersion the patch itself sets is a precondition."""
     fn = patching.mutator(resource, patch_type, body, def_name="io.k8s.api.autoscaling.v1.Scale")
-    patched = fn(copy.deepcopy(current))
-    return await update_scale(reg, resource, namespace, name, patched, opts)
+
+    def mutate(old: dict[str, Any]) -> dict[str, Any]:
+        current = to_scale(resource, old)
+        patched = fn(copy.deepcopy(current))
+        replicas = _check_scale(patched, name)
+        if (patched.get("metadata") or {}).get("resourceVersion") != current["metadata"].get("resourceVersion"):
+            raise stale(resource, name)
+        old.setdefault("spec", {})["replicas"] = replicas
+        return old
+    obj, _ = await reg.patch_with(resource, namespace, name, mutate, opts)
+    return to_scale(resource, obj)
 
 
 async def bind(reg: Registry, namespace: str, name: str, binding: Any) -> dict[str, Any]:

@@ -70,7 +70,8 @@ def test_up_status_down_two_instances_side_by_side():
 def test_data_dir_defaults_to_kubeproc_home():
     base = tempfile.mkdtemp(prefix="kubeproc-home-")
     try:
-        res = _cli("up", env={"KUBEPROC_HOME": base})
+        # (a service CIDR of its own: another instance on this host may hold the default)
+        res = _cli("up", "--service-cidr", free_service_cidr(), env={"KUBEPROC_HOME": base})
         assert res.returncode == 0, res.stderr
         assert os.path.exists(os.path.join(base, "run", "kubeproc.pid"))
         assert _cli("down", env={"KUBEPROC_HOME": base}).returncode == 0
