@@ -1,4 +1,4 @@
-"""The probe and lifecycle-hook actions: exec, httpGet, tcpSocket (and grpc, unsupported).
+"""The probe and lifecycle-hook actions: exec, httpGet, tcpSocket, and grpc (`grpcprobe.py`).
 
 Ports pkg/kubelet/prober/prober.go runProbe, pkg/probe/util.go ResolveContainerPort,
 pkg/probe/http (request.go NewRequestForHTTPGetAction, http.go DoHTTPProbe, RedirectChecker),
@@ -18,6 +18,8 @@ from typing import Any, Awaitable, Callable, Mapping
 
 import aiohttp
 from multidict import CIMultiDict
+
+from kubeproc.agent import grpcprobe
 from yarl import URL
 
 from kubeproc.agent.expansion import expand
@@ -285,9 +287,10 @@ async def run_probe(probe: Mapping[str, Any], *, container_spec: Mapping[str, An
     if probe.get("tcpSocket") is not None:
         return await probe_tcp(probe["tcpSocket"], container_spec, pod_ip, timeout)
     if probe.get("grpc") is not None:
-        # kubeproc carries no gRPC stack: a clear, permanent failure rather than a fake success
-        port = probe["grpc"].get("port")
-        return Outcome(PROBE_FAILURE, f"grpc probes are not supported by this node (kubeproc): "
-                                      f"cannot check grpc.health.v1 on port {port}")
+        # prober.go: the pod IP, the probe's port and service ("" when unset)
+        action = probe["grpc"]
+        ok, text = await grpcprobe.probe(pod_ip, int(action.get("port") or 0), action.get("service") or "",
+                                         timeout)
+        return Outcome(PROBE_SUCCESS if ok else PROBE_FAILURE, text)
     return Outcome(PROBE_UNKNOWN, "", f"missing probe handler for container "
                                       f"{container_spec.get('name')}")
