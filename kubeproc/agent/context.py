@@ -178,9 +178,13 @@ class Node:
 
     async def forget(self, worker: PodWorker) -> None:
         """The pod is gone from the API and from the host: drop its records and logs."""
+        logs = self.log_dir(worker.last)
+
+        def remove() -> None:  # rmtrees: off the event loop
+            worker.record.remove()
+            shutil.rmtree(logs, ignore_errors=True)
+        await asyncio.to_thread(remove)
         self.workers.pop(worker.uid, None)
-        worker.record.remove()
-        shutil.rmtree(self.log_dir(worker.last), ignore_errors=True)
 
     def log_dir(self, pod: dict[str, Any]) -> str:
         m = pod.get("metadata") or {}
@@ -207,57 +211,51 @@ class Node:
             return False
         t0 = time.perf_counter()
         host_network = bool((pod.get("spec") or {}).get("hostNetwork"))
-        try:
+
+        def namespaces() -> tuple[str, str, str | None]:
+            # one thread hop for the kernel objects and the host files they need: file system
+            # calls on the event loop stall every pod (and the API) when the disk is busy
             if host_network:  # the pod shares the node's network: its IP is the node's
                 ip = self.cfg.host_ip
             else:
-                ip = (await asyncio.to_thread(self.network.setup_pod, w.uid)).ip
+                ip = self.network.setup_pod(w.uid).ip
             self.note(pod, "network", t0)
             t1 = time.perf_counter()
-            await asyncio.to_thread(podns.create, self.cfg.instance, w.uid, hostname)
+            podns.create(self.cfg.instance, w.uid, hostname)
             self.note(pod, "ipc_uts", t1)
+            os.makedirs(w.record.dir, exist_ok=True)
+            return (ip, *sandbox.read_host_files(self.cfg.host_resolv, host_network))
+        try:
+            ip, host_resolv, host_hosts = await asyncio.to_thread(namespaces)
         except Exception as e:  # NetworkError, OSError
             log.exception("sandbox of %s", w.uid)
             self.event(pod, "Warning", "FailedCreatePodSandBox",
                        f"Failed to create pod sandbox: {e}")
             return False
-        os.makedirs(w.record.dir, exist_ok=True)
         spec = pod.get("spec") or {}
-        try:
-            with open(self.cfg.host_resolv) as f:
-                host_resolv = f.read()
-        except OSError:
-            host_resolv = ""
         dns = sandbox.pod_dns(pod, list(self.cfg.cluster_dns), self.cfg.cluster_domain, host_resolv)
         for warning in dns.warnings:
             self.event(pod, "Warning", "MissingClusterDNS" if "ClusterDNS" in warning
                        else "DNSConfigForming", warning)
         resolv = sandbox.render_resolv_conf(dns)
-        host_hosts = None
-        if host_network:
-            try:
-                with open("/etc/hosts") as f:
-                    host_hosts = f.read()
-            except OSError:
-                host_hosts = ""
         files = {
             "hosts": sandbox.etc_hosts(pod, [ip], spec.get("hostAliases"), hostname, fqdn,
                                        host_hosts=host_hosts),
             "resolv.conf": host_resolv if resolv is None else resolv,
             "hostname": hostname + "\n",
         }
-        for name, text in files.items():
-            tmp = os.path.join(w.record.dir, name + ".tmp")
-            with open(tmp, "w") as f:
-                f.write(text)
-            os.replace(tmp, os.path.join(w.record.dir, name))
+        w.volumes = None
+
+        def files_and_volumes() -> dict[str, volumes.HostVolume]:
+            sandbox.write_pod_files(w.record.dir, files)
+            return volumes.setup_pod_volumes(pod, w.record.dir, self.volume_sources,
+                                             self.cfg.node_name)
         try:
-            w.volumes = None
-            await self.pod_volumes(w, pod)
+            w.volumes = await asyncio.to_thread(files_and_volumes)
         except volumes.VolumeError as e:
             self.event(pod, "Warning", e.reason, e.message)
             return False
-        w.record.write_sandbox(attempt, ip)
+        await asyncio.to_thread(w.record.write_sandbox, attempt, ip)
         self.note(pod, "sandbox", t0)
         return True
 
@@ -310,8 +308,12 @@ class Node:
         if spec.oom_score_adj is not None and spec.oom_score_adj < self.min_oom_score_adj:
             spec = dataclasses.replace(spec, oom_score_adj=self.min_oom_score_adj)
         t0 = time.perf_counter()
-        launch.prepare_rootfs(spec)
-        write_bundle(bdir, oci.render(spec))
+        config = oci.render(spec)
+
+        def make_bundle() -> None:  # ~30 file system calls: off the event loop
+            launch.prepare_rootfs(spec)
+            write_bundle(bdir, config)
+        await asyncio.to_thread(make_bundle)
         self.note(pod, "bundle", t0)
         log_path = os.path.join(self.log_dir(pod), s.name, f"{s.attempt}.log")
         try:
@@ -330,7 +332,7 @@ class Node:
             self._prune(w, pod, s.name)
             return None  # recorded as an exited instance (StartError): restarts back off
         started = now()
-        w.record.mark_started(bdir, started)
+        await asyncio.to_thread(w.record.mark_started, bdir, started)  # a file create: off the loop
         w.watch_exit(cid, bdir)
         self._prune(w, pod, s.name)
         fp = f"spec.{'initContainers' if s.init else 'containers'}{{{s.name}}}"

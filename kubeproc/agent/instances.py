@@ -18,6 +18,7 @@ from kubeproc.agent.runtime import rootfs
 from kubeproc.agent.runtime.runc import read_exit
 
 KEEP_PER_NAME = 2  # the plan needs the latest two instances of a container
+_UNREAD = object()
 
 
 def now() -> _dt.datetime:
@@ -42,16 +43,23 @@ class PodRecord:
         self.uid = uid
         self.dir = os.path.join(pods_root, uid)
         self.containers_dir = os.path.join(self.dir, "containers")
+        # sandbox.json as last read or written through this record: a worker reads it several
+        # times per sync, and only its own record writes it (None: absent; _UNREAD: not read yet)
+        self._sandbox: ObservedSandbox | None | object = _UNREAD
 
     # ---- sandbox ----
     def sandbox(self) -> ObservedSandbox | None:
+        if self._sandbox is not _UNREAD:
+            return self._sandbox  # type: ignore[return-value]
         try:
             with open(os.path.join(self.dir, "sandbox.json")) as f:
                 rec = json.load(f)
         except (OSError, ValueError):
+            self._sandbox = None
             return None
-        return ObservedSandbox(id=self.uid, ready=True, ip=rec.get("ip", ""),
-                               attempt=int(rec.get("attempt", 0)))
+        self._sandbox = ObservedSandbox(id=self.uid, ready=True, ip=rec.get("ip", ""),
+                                        attempt=int(rec.get("attempt", 0)))
+        return self._sandbox  # type: ignore[return-value]
 
     def write_sandbox(self, attempt: int, ip: str) -> None:
         os.makedirs(self.dir, exist_ok=True)
@@ -59,8 +67,10 @@ class PodRecord:
         with open(tmp, "w") as f:
             json.dump({"attempt": attempt, "ip": ip}, f)
         os.replace(tmp, os.path.join(self.dir, "sandbox.json"))
+        self._sandbox = ObservedSandbox(id=self.uid, ready=True, ip=ip, attempt=attempt)
 
     def drop_sandbox(self) -> None:
+        self._sandbox = None
         try:
             os.unlink(os.path.join(self.dir, "sandbox.json"))
         except FileNotFoundError:
@@ -143,6 +153,7 @@ class PodRecord:
                 remove_bundle(bdir)
 
     def remove(self) -> None:
+        self._sandbox = None
         if os.path.isdir(self.dir):
             for _, _, bdir in self._entries():
                 remove_bundle(bdir)

@@ -8,6 +8,7 @@ with the resolv.conf text laid out as containerd writes it from the CRI DNSConfi
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -302,3 +303,30 @@ def resolv_conf(
     warning events the kubelet would emit, call pod_dns() and read .warnings.
     """
     return render_resolv_conf(pod_dns(pod, cluster_dns, cluster_domain, host_resolv))
+
+
+def read_host_files(host_resolv: str, host_network: bool) -> tuple[str, str | None]:
+    """The node's resolv.conf ("" if unreadable) and, for a hostNetwork pod, its /etc/hosts
+    (None otherwise): what the pod's own files are made from."""
+    try:
+        with open(host_resolv) as f:
+            resolv = f.read()
+    except OSError:
+        resolv = ""
+    hosts = None
+    if host_network:
+        try:
+            with open("/etc/hosts") as f:
+                hosts = f.read()
+        except OSError:
+            hosts = ""
+    return resolv, hosts
+
+
+def write_pod_files(pod_dir: str, files: dict[str, str]) -> None:
+    """Write each file (hosts, resolv.conf, hostname) into the pod directory atomically."""
+    for name, text in files.items():
+        tmp = os.path.join(pod_dir, name + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, os.path.join(pod_dir, name))

@@ -234,7 +234,8 @@ class PodWorker:
                 await rt.delete(cid, force=True)
             except RuntimeError_ as e:
                 log.warning("deleting container %s: %s", cid, e)
-            remove_rootfs(bundle)  # a restart gets a fresh writable layer
+            # a restart gets a fresh writable layer; off the event loop (an rmtree of ~20 entries)
+            await asyncio.to_thread(remove_rootfs, bundle)
             self.node.container_gone(self, cid)
         except asyncio.CancelledError:
             raise

@@ -274,3 +274,27 @@ def test_unschedulable_pods_are_retried_without_events(tmp_path: Path) -> None:
         assert len(events_for(reg, "big", "FailedScheduling")) == 1
         assert ev["firstTimestamp"] <= ev["lastTimestamp"]
     run_with_scheduler(tmp_path, [node("n1", 1)], scenario, unschedulable_flush=0.05)
+
+
+def test_binding_sets_node_name_and_pod_scheduled_in_one_write(tmp_path: Path) -> None:
+    # storage.go assignPod: one update (one watch event) carries both, as a Binding does
+    async def scenario(reg: Registry, client: LocalClient) -> None:
+        assert POD is not None
+        created = await client.create(POD, pod("web"))
+        seen: list[dict[str, Any]] = []
+
+        async def watch() -> None:
+            async for ev in client.watch_all(int(created["metadata"]["resourceVersion"])):
+                if ev.resource.kind == "Pod" and ev.obj["metadata"]["name"] == "web":
+                    seen.append(ev.obj)
+        task = asyncio.create_task(watch())
+        try:
+            assert await until(lambda: bound_to(client, "web")) == "n1"
+            await until(lambda: seen)
+        finally:
+            task.cancel()
+        first = seen[0]
+        assert first["spec"]["nodeName"] == "n1"
+        assert (condition(first) or {}).get("status") == "True"
+        assert len(seen) == 1  # no second (status) write for the condition
+    run_with_scheduler(tmp_path, [node("n1", 4)], scenario)

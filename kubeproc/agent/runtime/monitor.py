@@ -5,8 +5,10 @@
 As child subreaper it spawns `runc create` per request (the container's init is reparented to
 it), writes the container's stdout/stderr as CRI log lines (rotating at a size limit), reaps
 children on SIGCHLD and records each exit in BUNDLE/exit.json once the output is drained. It
-exits when no container is live and no client is left (or on `shutdown`). Requests are lines of
-NUL-separated fields `SEQ OP ARGS…`, replies lines `SEQ WORD REST` (client: monitorclient.py).
+exits when no container is live and no client is left (or on `shutdown`). It also runs the
+agent's short runc commands and signals inits (`runc` / `signal` requests: monitorcmd.py).
+Requests are lines of NUL-separated fields `SEQ OP ARGS…`, replies lines `SEQ WORD REST`
+(client: monitorclient.py).
 """
 
 import _signal
@@ -18,10 +20,12 @@ import sys
 import time
 
 if __package__:
+    from kubeproc.agent.runtime.monitorcmd import Commands, signal_init
     from kubeproc.agent.runtime.monitorfiles import (Log, cri_lines, cri_timestamp, exit_code,
                                                      oom_kills, runc_error, write_exit)
-else:  # run as `python3 -I -S monitor.py`: the sibling module, without importing kubeproc
+else:  # run as `python3 -I -S monitor.py`: the sibling modules, without importing kubeproc
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from monitorcmd import Commands, signal_init  # type: ignore[no-redef]
     from monitorfiles import (Log, cri_lines, cri_timestamp, exit_code,  # type: ignore[no-redef]
                               oom_kills, runc_error, write_exit)
 
@@ -75,6 +79,7 @@ class Monitor:
         self.clients = {}  # fd -> Client
         self.had_client = False
         self.started = time.monotonic()
+        self.commands = Commands(self.poll, self.send)  # short runc commands for the agent
         self.poll.register(self.wake_r, select.POLLIN)
         self.poll.register(listener.fileno(), select.POLLIN)
 
@@ -135,6 +140,10 @@ class Monitor:
             self.send(c, seq, "ok %d" % os.getpid())
         elif op == "create":
             self.create(c, seq, *args)
+        elif op == "runc":
+            self.commands.start(c, seq, args)
+        elif op == "signal":  # `runc kill ID SIG` without a process: see signal()
+            self.send(c, seq, self.signal(args[0], int(args[1])))
         elif op == "wait":
             k = self.containers.get(args[0])
             if k is None or k.recorded:
@@ -155,6 +164,10 @@ class Monitor:
             self.send(c, seq, "err unknown request %s" % op)
 
     # ---- containers ----
+    def signal(self, cid: str, sig: int) -> str:
+        k = self.containers.get(cid)  # unknown: not started by us, the agent asks runc
+        return "unknown" if k is None else signal_init(k.pid, k.status is not None, sig)
+
     def create(self, c: "Client", seq: str, cid: str, bundle: str, log_path: str, runc: str,
                runc_root: str, oom_files: str, max_size: str, max_files: str,
                mode: str = "create") -> None:
@@ -276,6 +289,8 @@ class Monitor:
                 return
             if pid == 0:
                 return
+            if self.commands.exited(pid, status):
+                continue
             k = self.by_runc.pop(pid, None)
             if k is not None:
                 self.runc_done(k, status)
@@ -318,6 +333,8 @@ class Monitor:
                     self.accept()
                 elif fd in self.by_pipe:
                     self.output(self.by_pipe[fd], fd)
+                elif fd in self.commands.by_fd:
+                    self.commands.readable(fd)
                 elif fd in self.clients:
                     c = self.clients[fd]
                     if ev & select.POLLOUT:

@@ -87,12 +87,19 @@ def prepare(path: str, layout: HostLayout, extra_dirs: tuple[str, ...] = ()) -> 
 def mounts_under(path: str, mountinfo: str = "/proc/self/mountinfo") -> list[str]:
     """Mount points at or below `path` in this mount namespace (should always be empty)."""
     real = os.path.realpath(path)
-    out = []
+    out: list[str] = []
     with open(mountinfo) as f:
-        for line in f:
-            mp = line.split()[4].replace("\\040", " ")
-            if mp == real or mp.startswith(real + "/"):
-                out.append(mp)
+        text = f.read()
+    # a mount point is field 5, space-separated and with spaces escaped: if the path does not
+    # occur as " <path> " or " <path>/" anywhere, nothing is mounted there (the common case;
+    # parsing every line cost ~0.3 ms per removal with 500 pods' namespaces mounted)
+    esc = real.replace(" ", "\\040")
+    if f" {esc} " not in text and f" {esc}/" not in text:
+        return out
+    for line in text.splitlines():
+        mp = line.split()[4].replace("\\040", " ")
+        if mp == real or mp.startswith(real + "/"):
+            out.append(mp)
     return out
 
 

@@ -3,7 +3,8 @@
 Every runc call is a spawned process (never a fork of kubeproc). `create` asks the state root's
 container monitor (monitor.py: one detached process for all containers, started on first use) to
 run `runc create`; the monitor then owns the container's stdio (CRI log, rotated by size) and
-records its exit in the bundle (exit.json). It outlives kubeproc, so a restarted agent adopts
+records its exit in the bundle (exit.json). Once connected, the monitor also runs the short
+commands (state, list, delete: monitorcmd.py) and signals a container's init itself (kill). It outlives kubeproc, so a restarted agent adopts
 running containers with `list` + `wait_exit` and loses no exit code.
 """
 
@@ -16,6 +17,7 @@ import sys
 from typing import Any
 
 from kubeproc.agent.runtime.monitor import CREATE_LOG, INIT_PID_FILE
+from kubeproc.agent.runtime.monitorcmd import decode_reply
 from kubeproc.agent.runtime.monitorfiles import EXIT_FILE
 from kubeproc.agent.runtime.monitorclient import MonitorClient, MonitorGone, monitor_pids, wait_pid
 from kubeproc.agent.runtime.protocol import ContainerNotFound, ContainerState, ExitStatus, RuntimeError_
@@ -31,7 +33,8 @@ def write_bundle(bundle_dir: str, config: dict[str, Any]) -> None:
     os.makedirs(bundle_dir, exist_ok=True)
     tmp = os.path.join(bundle_dir, "config.json.tmp")
     with open(tmp, "w") as f:
-        json.dump(config, f, indent=2)
+        # compact: json's C encoder is only used without indent (~1 ms less per container start)
+        f.write(json.dumps(config, separators=(",", ":")))
     os.rename(tmp, os.path.join(bundle_dir, "config.json"))
 
 
@@ -44,6 +47,20 @@ def read_exit(bundle_dir: str) -> ExitStatus | None:
         return None
     return ExitStatus(exit_code=int(rec["exitCode"]), signal=int(rec.get("signal", 0)),
                       oom_killed=bool(rec.get("oomKilled")), finished_at=str(rec.get("finishedAt", "")))
+
+
+def _prepare_create(bundle_dir: str, log_path: str) -> str:
+    """Before a create: the bundle's cgroupsPath, stale records of an earlier instance removed,
+    the log directory made."""
+    with open(os.path.join(bundle_dir, "config.json")) as f:
+        cgroup_path = json.load(f).get("linux", {}).get("cgroupsPath", "")
+    for stale in (EXIT_FILE, INIT_PID_FILE, CREATE_LOG):
+        try:
+            os.unlink(os.path.join(bundle_dir, stale))
+        except FileNotFoundError:
+            pass
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    return cgroup_path
 
 
 def _cgroup_memory_files(cgroup_path: str) -> list[str]:
@@ -90,16 +107,36 @@ class RuncRuntime:
         await self.monitor.leave(shutdown=True)
 
     async def _runc(self, *args: str) -> bytes:
-        proc = await asyncio.create_subprocess_exec(
-            self.runc, "--root", self.root, "--log", self.runc_log, "--log-format", "json", *args,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
-        if proc.returncode != 0:
-            msg = err.decode(errors="replace").strip() or f"runc {args[0]} exited with {proc.returncode}"
+        argv = (self.runc, "--root", self.root, "--log", self.runc_log, "--log-format", "json", *args)
+        rc, out, err = await self._via_monitor(argv) or await self._spawn(argv)
+        if rc != 0:
+            msg = err.decode(errors="replace").strip() or f"runc {args[0]} exited with {rc}"
             if "does not exist" in msg or "not exist" in msg:
                 raise ContainerNotFound(msg)
             raise RuntimeError_(msg)
         return out
+
+    async def _via_monitor(self, argv: tuple[str, ...]) -> tuple[int, bytes, bytes] | None:
+        """Run a short runc command in the monitor, when connected: spawning from kubeproc's
+        busy event loop (vfork + a child-watcher thread each) is what it can least afford.
+        None if there is no monitor to ask, or it is an older one without the `runc` request."""
+        if not self.monitor.connected():
+            return None
+        try:
+            rep = await self.monitor.call("runc", *argv, spawn=False)
+        except MonitorGone:
+            return None
+        word, _, rest = rep.partition(" ")
+        if word != "done":
+            return None
+        return decode_reply(rest)
+
+    async def _spawn(self, argv: tuple[str, ...]) -> tuple[int, bytes, bytes]:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        return proc.returncode or 0, out, err
 
     async def create(self, bundle_dir: str, id: str, log_path: str) -> int:
         return await self._create(bundle_dir, id, log_path, "create")
@@ -110,15 +147,9 @@ class RuncRuntime:
 
     async def _create(self, bundle_dir: str, id: str, log_path: str, mode: str) -> int:
         bundle_dir = os.path.abspath(bundle_dir)
-        with open(os.path.join(bundle_dir, "config.json")) as f:
-            cgroup_path = json.load(f).get("linux", {}).get("cgroupsPath", "")
-        for stale in (EXIT_FILE, INIT_PID_FILE, CREATE_LOG):
-            try:
-                os.unlink(os.path.join(bundle_dir, stale))
-            except FileNotFoundError:
-                pass
         log_path = os.path.abspath(log_path)
-        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        # file system calls: off the event loop (they stall it when the disk is busy)
+        cgroup_path = await asyncio.to_thread(_prepare_create, bundle_dir, log_path)
         if id in self._creating:
             raise RuntimeError_(f"container {id} is already being created")
         self._creating.add(id)
@@ -155,6 +186,15 @@ class RuncRuntime:
         return self._state(json.loads(await self._runc("state", id)))
 
     async def kill(self, id: str, signal: int, all: bool = False) -> None:
+        if not all and self.monitor.connected():  # the monitor signals its own child: no runc
+            try:
+                rep = await self.monitor.call("signal", id, str(int(signal)), spawn=False)
+            except MonitorGone:
+                rep = ""
+            if rep == "ok":
+                return
+            if rep == "exited":
+                raise RuntimeError_("container not running")
         await self._runc("kill", *(["--all"] if all else []), id, str(int(signal)))
 
     async def delete(self, id: str, force: bool = False) -> None:

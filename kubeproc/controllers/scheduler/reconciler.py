@@ -275,6 +275,10 @@ class Scheduler:
                 raise errors.Conflict.of("pods/binding", "", name,
                                          f"pod {name} is already assigned to node \"{current}\"")
             old.setdefault("spec", {})["nodeName"] = node
+            # storage.go assignPod: the same update marks PodScheduled=True (one write, one
+            # watch event, as a Binding through the API: registry/subresources.py bind)
+            update_condition(old.setdefault("status", {}),
+                             {"type": "PodScheduled", "status": "True"}, _now())
             return old
         try:
             bound = await self.client.mutate(_POD, ns, name, bind, subresource="binding")
@@ -285,19 +289,6 @@ class Scheduler:
         self.bound[(ns, name)] = bound  # assume: later pods see this one's requests at once
         self.pending.pop((ns, name), None)
         self._attempts.pop((ns, name), None)
-
-        def scheduled(old: dict[str, Any]) -> dict[str, Any]:
-            # the binding registry path sets PodScheduled=True; kubeproc's does so separately
-            if old["metadata"].get("uid") == uid:
-                update_condition(old.setdefault("status", {}),
-                                 {"type": "PodScheduled", "status": "True"}, _now())
-            return old
-        try:
-            bound = await self.client.mutate(_POD, ns, name, scheduled, subresource="status")
-            if _rv(bound) > _rv(self.bound.get((ns, name)) or {}):
-                self.bound[(ns, name)] = bound
-        except errors.NotFound:
-            pass
         await self.recorder.normal(pod, "Scheduled",
                                    f"Successfully assigned {ns}/{name} to {node}", action="Binding")
 

@@ -90,8 +90,12 @@ def test_sleep_killed_by_sigterm_reports_143(harness) -> None:
 
 def test_trapped_sigterm_exit_code(harness) -> None:
     async def go():
-        cid, _, _ = await harness.create("trap", ("sh", "-c", "trap 'echo bye; exit 143' TERM; echo ready; sleep 1000 & wait"))
+        cid, _, log = await harness.create("trap", ("sh", "-c", "trap 'echo bye; exit 143' TERM; echo ready; sleep 1000 & wait"))
         await harness.rt.start(cid)
+        for _ in range(500):  # as PID 1 the shell drops SIGTERM until its trap is set
+            if os.path.exists(log) and "ready" in open(log).read():
+                break
+            await asyncio.sleep(0.01)
         await harness.rt.kill(cid, 15)
         ex = await harness.rt.wait_exit(cid, 10)
         await harness.rt.delete(cid)
