@@ -190,14 +190,15 @@ def test_pods_reach_other_networks_masqueraded(node, ns):
     connection come from the host's address on that network, not from the pod's IP."""
     tag = uuid.uuid4().hex[:6]
     outside, veth = f"kpt-out-{tag}", f"kpo{tag}"
+    net = f"10.199.{int(tag[:2], 16)}"  # a /30 of its own: two test runs may overlap
     run = lambda *a: subprocess.run(a, check=True, capture_output=True)
     server = None
     try:
         run("ip", "netns", "add", outside)
         run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", outside)
-        run("ip", "addr", "add", "10.199.77.1/30", "dev", veth)
+        run("ip", "addr", "add", f"{net}.1/30", "dev", veth)
         run("ip", "link", "set", veth, "up")
-        run("ip", "-n", outside, "addr", "add", "10.199.77.2/30", "dev", "eth0")
+        run("ip", "-n", outside, "addr", "add", f"{net}.2/30", "dev", "eth0")
         run("ip", "-n", outside, "link", "set", "eth0", "up")
         run("ip", "-n", outside, "link", "set", "lo", "up")
         # routes back only to the host's side of the link: an unmasqueraded pod IP gets no reply
@@ -210,11 +211,11 @@ def test_pods_reach_other_networks_masqueraded(node, ns):
                  30, "pod c running")
         def answer():
             res = node.kubectl("exec", "-n", ns, "c", "--", "python3", "-c",
-                               "import urllib.request as u; print(u.urlopen('http://10.199.77.2:8081/', timeout=2).read().decode())",
+                               f"import urllib.request as u; print(u.urlopen('http://{net}.2:8081/', timeout=2).read().decode())",
                                check=False)
             return res.stdout.strip() if res.returncode == 0 else None
         got = wait_for(answer, 30, "the outside server answering the pod")
-        assert got.split()[1] == "10.199.77.1", got
+        assert got.split()[1] == f"{net}.1", got
     finally:
         if server is not None:
             server.kill()
