@@ -7,7 +7,8 @@ Starts a private kubeproc with its node agent and measures, through the API and 
 - Deployment scaling: a busybox Deployment patched 0 → 500 (until the watch shows 500 pods
   Running) and 500 → 0 (until no pod exists), in pods/s, with the CPU seconds per pod spent by
   kubeproc (its own and its reaped children's, e.g. runc) and by the container monitor.
-Prints a Markdown table for docs/benchmarks.md.
+Prints a Markdown table for docs/benchmarks.md. `--runs 0` skips the StatefulSet part;
+`--pyspy OUT` records kubeproc with py-spy (PYSPY=path) during the measured Deployment cycle.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import ssl
 import statistics
 import subprocess
@@ -251,6 +253,14 @@ class Bench:
                 "down_monitor": cpu2[2] - cpu1[2]}
 
 
+def start_pyspy(out: str, pid: int) -> subprocess.Popen:
+    """py-spy (PYSPY, default `py-spy` on PATH) sampling kubeproc at 200 Hz into `out`
+    (collapsed stacks, one line per stack, thread ids shown) during the measured cycle."""
+    exe = os.environ.get("PYSPY", "py-spy")
+    return subprocess.Popen([exe, "record", "-r", "200", "-t", "-f", "raw", "-o", out,
+                             "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def kp_netns(data_dir: str) -> list[str]:
     tag = NetworkConfig.for_data_dir(data_dir).instance
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
@@ -272,12 +282,19 @@ async def run(args: argparse.Namespace) -> None:
         b.watch_task = asyncio.get_running_loop().create_task(b.watch())
         await b.until(lambda pods: True, 5, "watch")
         await b.call("POST", f"{CORE}/services", headless_service())
-        await b.sts_once()  # warm-up: images, imports, the monitor
+        if args.runs:
+            await b.sts_once()  # warm-up: images, imports, the monitor
         for _ in range(args.runs):
             sts_times.append(await b.sts_once(steps))
         await b.call("POST", f"{APPS}/deployments", deployment())
         await b.deployment_cycle(min(args.pods, 20))  # warm-up
-        dep = await b.deployment_cycle(args.pods)
+        spy = start_pyspy(args.pyspy, inst.proc.pid) if args.pyspy else None
+        try:
+            dep = await b.deployment_cycle(args.pods)
+        finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+                spy.wait(timeout=60)
         await b.call("DELETE", f"{APPS}/deployments/sleep")
     finally:
         if b.watch_task:
@@ -300,12 +317,13 @@ def report(sts_times: list[float], steps: dict[str, list[float]], dep: dict[str,
                          capture_output=True, text=True).stdout.strip()
     print(f"machine: {os.cpu_count()} cores, {cpu}, {platform.platform()}")
     print("| measure | result | target |\n|---|---|---|")
-    print(f"| StatefulSet 3 replicas OrderedReady + local-path claims + tcp readiness, create → all Ready, "
-          f"median of {len(sts_times)} | {statistics.median(sts_times):.2f} s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in sts_times)}) | <= 1 s |")
-    print("| where a set member's time goes (median ms per pod) | " +
-          ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in steps.items()) +
-          f"; Unhealthy events over all {len(sts_times) + 1} runs: {unhealthy} | |")
+    if sts_times:  # `--runs 0` skips the StatefulSet part
+        print(f"| StatefulSet 3 replicas OrderedReady + local-path claims + tcp readiness, create → all Ready, "
+              f"median of {len(sts_times)} | {statistics.median(sts_times):.2f} s "
+              f"(runs: {', '.join(f'{t:.2f}' for t in sts_times)}) | <= 1 s |")
+        print("| where a set member's time goes (median ms per pod) | " +
+              ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in steps.items()) +
+              f"; Unhealthy events over all {len(sts_times) + 1} runs: {unhealthy} | |")
     if not dep:
         return
     print(f"| Deployment scale 0 → {n}, until {n} Running (watch) | {n / dep['up_s']:.0f} pods/s "
@@ -322,6 +340,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=5, help="StatefulSet runs (median)")
     p.add_argument("--pods", type=int, default=500, help="Deployment scale target")
+    p.add_argument("--pyspy", metavar="OUT", help="profile kubeproc during the measured "
+                   "Deployment cycle with py-spy (collapsed stacks to OUT)")
     asyncio.run(run(p.parse_args()))
 
 

@@ -9,7 +9,6 @@ a template (GetPodFromTemplate), controllerRef adoption/release decisions
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 import re
@@ -17,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from kubeproc.api.defaults import json_deepcopy
 
 Pod = dict[str, Any]
 POD_DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
@@ -90,11 +91,18 @@ def pod_ready_time(pod: Mapping[str, Any]) -> datetime | None:
 
 def is_pod_available(pod: Mapping[str, Any], min_ready_seconds: int, now: datetime) -> bool:
     """pkg/api/v1/pod IsPodAvailable: ready, and for longer than minReadySeconds."""
-    if not is_pod_ready(pod):
+    cond = ready_condition(pod)
+    if cond is None or cond.get("status") != "True":
         return False
+    return ready_long_enough(cond, min_ready_seconds, now)
+
+
+def ready_long_enough(ready: Mapping[str, Any], min_ready_seconds: int, now: datetime) -> bool:
+    """IsPodAvailable's second half, given the pod's Ready=True condition: ready for longer
+    than minReadySeconds (always, when that is 0)."""
     if not min_ready_seconds:
         return True
-    since = parse_time((ready_condition(pod) or {}).get("lastTransitionTime"))
+    since = parse_time(ready.get("lastTransitionTime"))
     return since is not None and since + timedelta(seconds=min_ready_seconds) < now
 
 
@@ -251,7 +259,7 @@ def pod_from_template(template: Mapping[str, Any], owner: Mapping[str, Any],
     if ref is not None:
         meta["ownerReferences"] = [dict(ref)]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
-            "spec": copy.deepcopy(template.get("spec") or {})}
+            "spec": json_deepcopy(template.get("spec") or {})}
 
 
 @dataclass(frozen=True)
@@ -293,7 +301,7 @@ def claim_pods(owner: Mapping[str, Any], pods: Iterable[Pod],
 def adopted(pod: Pod, ref: Mapping[str, Any]) -> Pod:
     """Apply AdoptPod's strategic patch (ownerReferences merged by uid) to a copy of `pod`;
     raises ValueError when the pod has another controller meanwhile (upstream: Invalid)."""
-    out = copy.deepcopy(pod)
+    out = json_deepcopy(pod)
     refs = [r for r in out["metadata"].get("ownerReferences") or () if r.get("uid") != ref["uid"]]
     if any(isinstance(r, dict) and r.get("controller") for r in refs):
         raise ValueError("Only one reference can have Controller set to true")
@@ -303,7 +311,7 @@ def adopted(pod: Pod, ref: Mapping[str, Any]) -> Pod:
 
 def released(pod: Pod, owner_uid: str) -> Pod:
     """Apply ReleasePod's `$patch: delete` of the owner's reference to a copy of `pod`."""
-    out = copy.deepcopy(pod)
+    out = json_deepcopy(pod)
     refs = [r for r in out["metadata"].get("ownerReferences") or () if r.get("uid") != owner_uid]
     if refs:
         out["metadata"]["ownerReferences"] = refs

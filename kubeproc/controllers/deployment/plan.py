@@ -10,12 +10,12 @@ and progress.go (syncRolloutStatus, requeueStuckDeployment); rolling.py ports th
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from kubeproc.api.defaults import json_deepcopy
 from kubeproc.controllers import podcontrol
 from kubeproc.controllers.deployment import hashing
 from kubeproc.controllers.deployment import replicas as u
@@ -73,8 +73,8 @@ class Pass:
 
     def __init__(self, d: Mapping[str, Any], rss: Sequence[Obj],
                  pods: Mapping[str, Sequence[Obj]], now: datetime) -> None:
-        self.d: Obj = copy.deepcopy(dict(d))
-        self.rss = [copy.deepcopy(rs) for rs in rss]
+        self.d: Obj = json_deepcopy(dict(d))
+        self.rss = [json_deepcopy(rs) for rs in rss]
         self.pods = pods  # ReplicaSet uid -> its pods (getPodMapForDeployment)
         self.now = now
         self.plan = Plan()
@@ -96,11 +96,11 @@ class Pass:
         if rev is not None and rev != self._revision:
             self.plan.actions.append(WriteRevision(rev))
             self._revision = rev
-        self.plan.actions.append(WriteStatus(copy.deepcopy(self.status)))
+        self.plan.actions.append(WriteStatus(json_deepcopy(self.status)))
 
     def update_rs(self, rs: Obj) -> None:
         self._replace(rs)
-        self.plan.actions.append(UpdateRS(copy.deepcopy(rs)))
+        self.plan.actions.append(UpdateRS(json_deepcopy(rs)))
 
     def scale(self, rs: Obj, new_scale: int, operation: str | None = None) -> tuple[bool, Obj]:
         """sync.go scaleReplicaSet / scaleReplicaSetAndRecordEvent (operation None)."""
@@ -113,7 +113,7 @@ class Pass:
         size_changes = old_scale != new_scale
         if not size_changes and not u.replicas_annotations_need_update(rs, desired, max_replicas):
             return False, rs
-        out = copy.deepcopy(rs)
+        out = json_deepcopy(rs)
         out.setdefault("spec", {})["replicas"] = new_scale
         u.set_replicas_annotations(out, desired, max_replicas)
         self.update_rs(out)
@@ -145,7 +145,7 @@ def get_new_rs(p: Pass, old_rss: Sequence[Obj], create: bool) -> Obj | None:
     existing = u.find_new(d, p.rss)
     new_revision = str(max((u.revision(rs) for rs in old_rss), default=0) + 1)
     if existing is not None:
-        rs = copy.deepcopy(existing)
+        rs = json_deepcopy(existing)
         changed = u.set_new_rs_annotations(d, rs, new_revision, True)
         min_ready = int(u.spec(d).get("minReadySeconds") or 0)
         if changed or int(u.spec(rs).get("minReadySeconds") or 0) != min_ready:
@@ -168,7 +168,7 @@ def get_new_rs(p: Pass, old_rss: Sequence[Obj], create: bool) -> Obj | None:
     rs = new_replica_set(d, p.now)
     rs["spec"]["replicas"] = u.new_rs_new_replicas(d, list(old_rss) + [rs], rs)
     u.set_new_rs_annotations(d, rs, new_revision, False)
-    p.plan.actions.append(CreateRS(copy.deepcopy(rs)))
+    p.plan.actions.append(CreateRS(json_deepcopy(rs)))
     rs["metadata"]["creationTimestamp"] = podcontrol.format_time(p.now)  # as the server sets it
     p.rss.append(rs)
     if u.replicas(rs) > 0:
@@ -185,12 +185,12 @@ def get_new_rs(p: Pass, old_rss: Sequence[Obj], create: bool) -> Obj | None:
 def new_replica_set(d: Mapping[str, Any], now: datetime) -> Obj:
     """The ReplicaSet getNewReplicaSet creates (replicas 0 until sized): template labels and
     selector gain pod-template-hash = ComputeHash(template, status.collisionCount)."""
-    template = copy.deepcopy(u.spec(d).get("template") or {})
+    template = json_deepcopy(u.spec(d).get("template") or {})
     collision = (d.get("status") or {}).get("collisionCount")
     h = hashing.compute_hash(template, None if collision is None else int(collision))
     tmeta = template.setdefault("metadata", {})
     tmeta["labels"] = {**(tmeta.get("labels") or {}), u.HASH_LABEL: h}
-    selector = copy.deepcopy(u.spec(d).get("selector") or {})
+    selector = json_deepcopy(u.spec(d).get("selector") or {})
     selector["matchLabels"] = {**(selector.get("matchLabels") or {}), u.HASH_LABEL: h}
     meta = d.get("metadata") or {}
     min_ready = int(u.spec(d).get("minReadySeconds") or 0)
@@ -259,7 +259,7 @@ def cleanup(p: Pass, old_rss: Sequence[Obj]) -> None:
         if u.status_int(rs, "replicas") != 0 or u.replicas(rs) != 0 \
                 or generation > u.status_int(rs, "observedGeneration"):
             continue
-        p.plan.actions.append(DeleteRS(copy.deepcopy(rs)))
+        p.plan.actions.append(DeleteRS(json_deepcopy(rs)))
 
 
 def calculate_status(p: Pass, all_rss: Sequence[Obj | None], new_rs: Obj | None) -> Obj:
@@ -280,7 +280,7 @@ def calculate_status(p: Pass, all_rss: Sequence[Obj | None], new_rs: Obj | None)
     if (d.get("status") or {}).get("collisionCount") is not None:
         status["collisionCount"] = d["status"]["collisionCount"]
     if (d.get("status") or {}).get("conditions"):
-        status["conditions"] = copy.deepcopy(d["status"]["conditions"])
+        status["conditions"] = json_deepcopy(d["status"]["conditions"])
     if available >= u.replicas(d) - u.max_unavailable(d):
         u.set_condition(status, _condition(p, AVAILABLE, "True", "MinimumReplicasAvailable",
                                            "Deployment has minimum availability."))

@@ -9,17 +9,18 @@ getPodMapForDeployment) and sync.go getNewReplicaSet's create-error handling (ha
 
 from __future__ import annotations
 
-import copy
 import logging
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from kubeproc.api import errors, resources, selectors
+from kubeproc.api.defaults import json_deepcopy
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers import podcontrol
 from kubeproc.controllers.deployment import plan
 from kubeproc.controllers.deployment import replicas as u
+from kubeproc.controllers.podindex import PodIndex
 from kubeproc.machinery import runner
 from kubeproc.machinery.events import EventRecorder
 from kubeproc.machinery.queue import WorkQueue
@@ -65,6 +66,35 @@ def _uid_guard(uid: str, change: Callable[[Obj], None]) -> Callable[[Obj], Obj]:
     return fn
 
 
+class _PodMap(Mapping[str, list[Obj]]):
+    """getPodMapForDeployment: the namespace's pods the selector matches, grouped by the uid
+    of their controlling ReplicaSet (every claimed RS present, maybe with no pods). Built from
+    the controller-UID index on first read: only a Recreate rollout reads it, and a sync never
+    awaits between claiming and planning, so it sees the same snapshot as an eager build."""
+
+    def __init__(self, index: PodIndex, namespace: str, uids: list[str],
+                 sel: selectors.LabelSelector) -> None:
+        self._index, self._ns, self._uids, self._sel = index, namespace, uids, sel
+        self._map: dict[str, list[Obj]] | None = None
+
+    def _built(self) -> dict[str, list[Obj]]:
+        if self._map is None:
+            self._map = {uid: [p for p in self._index.by_index(uid)
+                               if _key(p)[0] == self._ns
+                               and self._sel.matches((p.get("metadata") or {}).get("labels") or {})]
+                         for uid in self._uids}
+        return self._map
+
+    def __getitem__(self, uid: str) -> list[Obj]:
+        return self._built()[uid]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+
 class DeploymentController:
     def __init__(self, client: LocalClient, recorder: EventRecorder, *, workers: int = 5,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
@@ -72,7 +102,7 @@ class DeploymentController:
         self.queue = WorkQueue(base_delay=0.05, max_delay=30.0)
         self.deployments: dict[Key, Obj] = {}
         self.rss: dict[Key, Obj] = {}
-        self.pods: dict[Key, Obj] = {}
+        self.pods = PodIndex()  # by controller (ReplicaSet) uid, as upstream's pod informer
 
     # ---- cache and event handlers ----------------------------------------------------------
     def _put(self, cache: dict[Key, Obj], obj: Obj) -> None:
@@ -114,10 +144,14 @@ class DeploymentController:
                 self.queue.add(old_owner)
 
     def _observe_pod(self, pod: Obj, deleted: bool) -> None:
+        ns, name = _key(pod)
         if deleted:
-            self.pods.pop(_key(pod), None)
+            self.pods.remove(ns, name)
         else:
-            self._put(self.pods, pod)
+            old = self.pods.get(ns, name)  # as _put: never go back to an older revision
+            if old is None or old["metadata"].get("uid") != pod["metadata"].get("uid") \
+                    or _rv(pod) >= _rv(old):
+                self.pods.put(pod)
         # deletePod: a Recreate deployment waits for its old pods to be gone
         rs_key = self._owner(pod, "ReplicaSet", self.rss)
         if rs_key is None:
@@ -140,7 +174,7 @@ class DeploymentController:
         for rs in self.client.list(_RS)[0]:  # same snapshot: no await in between
             self.rss[_key(rs)] = rs
         for pod in self.client.list(_POD)[0]:
-            self.pods[_key(pod)] = pod
+            self.pods.put(pod)
         for d in deployments:
             self._observe_deployment(d, False)
         await runner.serve(self._watch(rv), self.queue, self._reconcile, COMPONENT, self.workers)
@@ -162,14 +196,8 @@ class DeploymentController:
         if d is None:
             return
         rss = await self._claim(d)
-        uids = {u.uid(rs) for rs in rss}
-        sel = selector_of(d)
-        pods: dict[str, list[Obj]] = {uid: [] for uid in uids}
-        for pod in self.pods.values():  # getPodMapForDeployment
-            ref = podcontrol.controller_of(pod)
-            if _key(pod)[0] == key[0] and ref is not None and ref.get("uid") in uids \
-                    and sel.matches((pod.get("metadata") or {}).get("labels") or {}):
-                pods[ref["uid"]].append(pod)
+        uids = list(dict.fromkeys(u.uid(rs) for rs in rss))
+        pods = _PodMap(self.pods, key[0], uids, selector_of(d))  # getPodMapForDeployment
         decided = plan.sync_deployment(d, rss, pods, self.now())
         for action in decided.actions:
             await self._apply(d, action)
@@ -237,14 +265,14 @@ class DeploymentController:
         elif isinstance(action, plan.WriteStatus):
             status = action.status
             self._put(self.deployments, await self.client.mutate(
-                _DEPLOY, *_key(d), _uid_guard(u.uid(d), lambda o: o.__setitem__("status", copy.deepcopy(status))),
+                _DEPLOY, *_key(d), _uid_guard(u.uid(d), lambda o: o.__setitem__("status", json_deepcopy(status))),
                 subresource="status"))
 
     async def _create(self, d: Obj, rs: Obj) -> None:
         """sync.go getNewReplicaSet's Create and its error handling."""
         assert _RS is not None and _DEPLOY is not None
         try:
-            self._put(self.rss, await self.client.create(_RS, copy.deepcopy(rs)))
+            self._put(self.rss, await self.client.create(_RS, json_deepcopy(rs)))
             return
         except errors.AlreadyExists:
             existing = self.client.get(_RS, *_key(rs))

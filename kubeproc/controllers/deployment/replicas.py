@@ -8,13 +8,13 @@ ReplicaSets (EqualIgnoreHash), proportional-scaling fractions and the deployment
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from kubeproc.api.defaults import json_deepcopy
 from kubeproc.controllers import podcontrol
 
 Obj = dict[str, Any]
@@ -259,7 +259,7 @@ def _prune(value: Any) -> Any:
 
 def equal_ignore_hash(t1: Mapping[str, Any], t2: Mapping[str, Any]) -> bool:
     """deployment_util.go EqualIgnoreHash: templates equal but for the pod-template-hash label."""
-    a, b = copy.deepcopy(dict(t1)), copy.deepcopy(dict(t2))
+    a, b = json_deepcopy(dict(t1)), json_deepcopy(dict(t2))
     for t in (a, b):
         ((t.get("metadata") or {}).get("labels") or {}).pop(HASH_LABEL, None)
     return _prune(a) == _prune(b)

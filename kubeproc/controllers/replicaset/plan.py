@@ -87,25 +87,40 @@ def _condition(reason: str, message: str, now: datetime) -> dict[str, Any]:
             "reason": reason, "message": message}
 
 
+def _true_ready_condition(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    cond = podcontrol.ready_condition(pod)
+    return cond if cond is not None and cond.get("status") == "True" else None
+
+
 def calculate_status(obj: Mapping[str, Any], pods: Sequence[dict[str, Any]],
                      manage_error: str | None, now: datetime,
-                     terminating: int | None = None) -> dict[str, Any]:
+                     terminating: int | None = None,
+                     ready_conditions: Sequence[Mapping[str, Any] | None] | None = None
+                     ) -> dict[str, Any]:
     """replica_set_utils.go calculateStatus: counts over the claimed active pods, and the
     ReplicaFailure condition set on a create/delete error and removed after a clean pass.
     `terminating` (ReplicaSets; None for ReplicationControllers, which have no such field) is
     the count of its pods being deleted (DeploymentReplicaSetTerminatingReplicas, beta and on
-    since 1.35: written even when 0). observedGeneration is left as it was (`status_update`)."""
+    since 1.35: written even when 0). observedGeneration is left as it was (`status_update`).
+    `ready_conditions`, if given, holds each pod's Ready condition when it is True, else None (a caller's
+    memo of what is otherwise read from the pods)."""
     spec = obj.get("spec") or {}
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     min_ready = int(spec.get("minReadySeconds") or 0)
     fully = ready = available = 0
-    for pod in pods:
+    wanted = tuple(template_labels.items())
+    conds = ready_conditions if ready_conditions is not None else \
+        [_true_ready_condition(p) for p in pods]
+    for pod, cond in zip(pods, conds):
         labels = (pod.get("metadata") or {}).get("labels") or {}
-        if all(labels.get(k) == v for k, v in template_labels.items()):
+        for k, v in wanted:
+            if labels.get(k) != v:
+                break
+        else:
             fully += 1
-        if podcontrol.is_pod_ready(pod):
+        if cond is not None:  # IsPodReady, then IsPodAvailable on the same condition
             ready += 1
-            if podcontrol.is_pod_available(pod, min_ready, now):
+            if podcontrol.ready_long_enough(cond, min_ready, now):
                 available += 1
     status = dict(obj.get("status") or {})
     conditions = [c for c in status.get("conditions") or () if isinstance(c, dict)]

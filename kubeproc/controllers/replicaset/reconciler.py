@@ -10,16 +10,19 @@ the pod/RS event handlers) and controller_utils.go RealPodControl (events per cr
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from kubeproc.api import errors, resources
+from kubeproc.api import errors, resources, selectors
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers import podcontrol
 from kubeproc.controllers.replicaset import plan
+from kubeproc.controllers.replicaset.facts import PodFacts, claim_facts
+from kubeproc.controllers.podindex import PodIndex
 from kubeproc.controllers.replicaset.plan import REPLICA_SET, REPLICATION_CONTROLLER, Kind
 from kubeproc.machinery import runner
 from kubeproc.machinery.events import EventRecorder
@@ -61,7 +64,10 @@ class ReplicaSetController:
         self.queue = WorkQueue(base_delay=0.05, max_delay=30.0)
         self.expectations = podcontrol.ControllerExpectations()
         self.owners: dict[Key, Obj] = {}
-        self.pods: dict[str, dict[str, Obj]] = {}  # namespace -> name -> pod
+        # the pod informer with upstream's PodControllerUIDIndex (replica_set.go NewBaseController)
+        self.index: PodIndex[PodFacts] = PodIndex(PodFacts)
+        self.pods: dict[str, dict[str, Obj]] = self.index.by_namespace  # namespace -> name -> pod
+        self._selectors: dict[Key, tuple[Any, selectors.LabelSelector]] = {}
 
     # ---- cache and event handlers (replica_set.go add/update/delete Pod and RS) -------
     def _owner_of(self, pod: Mapping[str, Any]) -> Key | None:
@@ -86,6 +92,7 @@ class ReplicaSetController:
         key = _key(obj)
         if deleted:
             self.owners.pop(key, None)
+            self._selectors.pop(key, None)
             self.expectations.delete(_skey(key))
         else:
             self.owners[key] = obj
@@ -93,11 +100,10 @@ class ReplicaSetController:
 
     def _observe_pod(self, pod: Obj, deleted: bool) -> None:
         ns, name = _key(pod)
-        old = self.pods.get(ns, {}).get(name)
         if deleted:
-            self.pods.get(ns, {}).pop(name, None)
+            old = self.index.remove(ns, name)
         else:
-            self.pods.setdefault(ns, {})[name] = pod
+            old = self.index.put(pod)
         pod_key = f"{ns}/{name}"
         owner = self._owner_of(pod)
         gone = deleted or bool(pod["metadata"].get("deletionTimestamp"))
@@ -132,7 +138,7 @@ class ReplicaSetController:
         owners, rv = self.client.list(self.resource)
         pods, _ = self.client.list(_POD)  # same snapshot: no await in between
         for pod in pods:
-            self.pods.setdefault(pod["metadata"].get("namespace", ""), {})[pod["metadata"]["name"]] = pod
+            self.index.put(pod)
         for owner in owners:
             self._observe_owner(owner, False)
         await runner.serve(self._watch(rv), self.queue, self._reconcile, self.kind.component,
@@ -153,9 +159,12 @@ class ReplicaSetController:
             self.expectations.delete(_skey(key))
             return
         needs_sync = self.expectations.satisfied(_skey(key), self.monotonic())
-        ns = key[0]
-        active = podcontrol.filter_active_pods(self.pods.get(ns, {}).values())
-        pods = await self._claim(obj, active)
+        uid, sel = obj["metadata"].get("uid", ""), self._selector(key, obj)
+        # getRSPods (controller_utils.go FilterPodsByOwner with orphans): its own pods by the
+        # controller-UID index, plus the namespace's orphans it may adopt
+        facts = self.index.owned_and_orphans(key[0], uid)
+        claimed = await self._claim(obj, [f for f in facts if f.active], sel)
+        pods = [f.pod for f in claimed]
         manage_error: errors.StatusError | None = None
         if needs_sync and not obj["metadata"].get("deletionTimestamp"):
             manage_error = await self._manage(obj, pods)
@@ -163,12 +172,11 @@ class ReplicaSetController:
         terminating = None
         if self.kind.kind == "ReplicaSet":
             # FilterClaimedPods over FilterTerminatingPods: ours by controllerRef and selector
-            uid, sel = obj["metadata"]["uid"], self.kind.selector(obj)
-            terminating = sum(1 for p in podcontrol.filter_terminating_pods(self.pods.get(ns, {}).values())
-                              if (podcontrol.controller_of(p) or {}).get("uid") == uid
-                              and sel.matches((p.get("metadata") or {}).get("labels") or {}))
+            terminating = sum(1 for f in facts if f.terminating and f.controller_uid == uid
+                              and f.matches(sel))
         status = plan.calculate_status(obj, pods, None if manage_error is None
-                                       else manage_error.message, now, terminating)
+                                       else manage_error.message, now, terminating,
+                                       ready_conditions=[f.ready for f in claimed])
         update = plan.status_update(obj, status)
         if update is not None:
             obj = await self._write_status(obj, update)
@@ -178,10 +186,20 @@ class ReplicaSetController:
         if delay is not None:
             self.queue.add_after(key, delay)
 
+    def _selector(self, key: Key, obj: Obj) -> selectors.LabelSelector:
+        """Kind.selector, the same object while the owner's selector stays equal (every
+        status write brings a new owner revision; pod facts memoize matches per selector)."""
+        raw = (obj.get("spec") or {}).get("selector")
+        cached = self._selectors.get(key)
+        if cached is None or cached[0] != raw:
+            cached = self._selectors[key] = (copy.deepcopy(raw), self.kind.selector(obj))
+        return cached[1]
+
     # ---- claiming (controller_ref_manager.go) -----------------------------------------
-    async def _claim(self, obj: Obj, active: list[Obj]) -> list[Obj]:
+    async def _claim(self, obj: Obj, active: list[PodFacts],
+                     sel: selectors.LabelSelector) -> list[PodFacts]:
         assert _POD is not None
-        claim = podcontrol.claim_pods(obj, active, self.kind.selector(obj).matches)
+        claim = claim_facts(obj, active, sel)
         claimed = list(claim.owned)
         first_error: errors.StatusError | None = None
         uid = obj["metadata"]["uid"]
@@ -196,8 +214,8 @@ class ReplicaSetController:
         ref = podcontrol.controller_ref(obj, self.kind.api_version, self.kind.kind)
         for pod in claim.adopt:
             try:
-                claimed.append(await self.client.mutate(
-                    _POD, *_key(pod), _edit(pod, lambda p: podcontrol.adopted(p, ref))))
+                claimed.append(PodFacts(await self.client.mutate(
+                    _POD, *_key(pod), _edit(pod, lambda p: podcontrol.adopted(p, ref)))))
             except errors.NotFound:
                 pass  # gone meanwhile: ignore it
             except errors.StatusError as exc:

@@ -71,6 +71,9 @@ class _Updater:
             if mid == workflow:
                 continue
             vs = managers[mid]
+            if mid not in conflicts and not vs.fields.empty() \
+                    and vs.fields.intersection(removed).empty():
+                continue  # loses nothing: the same set (and its encoding) stays
             rest = vs.fields.difference(conflicts.get(mid, FieldSet()))
             rest.discard(removed)  # `rest` is a new set: no second copy
             if rest.empty():

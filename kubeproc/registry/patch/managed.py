@@ -9,7 +9,7 @@ Status upstream returns. Also the strip-meta and cap-managers rules.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,10 @@ class VersionedSet:
     fields: FieldSet
     api_version: str
     applied: bool
+    # The FieldsV1 JSON text `fields` was decoded from: encoding an entry that came through a
+    # write untouched reuses it (see _encoded_fields). A decoded set is never changed in
+    # place; a changed one is a new VersionedSet, without a source.
+    source: bytes | None = field(default=None, compare=False, repr=False)
 
 
 Managers = dict[str, VersionedSet]  # keyed by manager identifier (JSON)
@@ -50,6 +54,7 @@ _CACHE_LIMIT = 1 << 12  # bound the caches below (manager names come from reques
 _ids: dict[tuple[str, str, str, str], str] = {}
 _idents: dict[str, dict[str, Any]] = {}
 _decoded: dict[bytes, FieldSet] = {}
+_encoded: dict[bytes, bytes] = {}  # FieldsV1 text -> the text upstream re-encodes it as
 _DECODE_LIMIT = 128  # decoded sets are large: few, and of small entries only
 _DECODE_MAX_TEXT = 8 * 1024
 
@@ -91,8 +96,8 @@ def decode_managed_fields(entries: list[dict[str, Any]] | None) -> tuple[Manager
         mid = manager_id(e.get("manager", ""), op, e.get("apiVersion", ""), e.get("subresource", ""))
         if mid in managers:
             raise ValueError(f"duplicate manager {mid}")
-        managers[mid] = VersionedSet(_fields_of(e.get("fieldsV1") or {}),
-                                     e.get("apiVersion", ""), op == "Apply")
+        fields, text = _fields_and_text(e.get("fieldsV1") or {})
+        managers[mid] = VersionedSet(fields, e.get("apiVersion", ""), op == "Apply", text)
         if e.get("time"):
             times[mid] = e["time"]
     return managers, times
@@ -101,12 +106,17 @@ def decode_managed_fields(entries: list[dict[str, Any]] | None) -> tuple[Manager
 def _fields_of(raw: Any) -> FieldSet:
     """FieldSet.from_fields_v1, memoized by the JSON text of a FieldsV1 object (the same
     entries are decoded write after write). Callers get their own copy."""
+    return _fields_and_text(raw)[0]
+
+
+def _fields_and_text(raw: Any) -> tuple[FieldSet, bytes | None]:
+    """_fields_of, and the JSON text of `raw` (None when it has none)."""
     if type(raw) is not dict:
-        return FieldSet.from_fields_v1(raw)
+        return FieldSet.from_fields_v1(raw), None
     try:
         text = orjson.dumps(raw)
     except (orjson.JSONEncodeError, TypeError):
-        return FieldSet.from_fields_v1(raw)
+        return FieldSet.from_fields_v1(raw), None
     cached = _decoded.get(text)
     if cached is None:
         cached = FieldSet.from_fields_v1(raw)  # raises on a bad entry: nothing is cached
@@ -114,8 +124,25 @@ def _fields_of(raw: Any) -> FieldSet:
             if len(_decoded) >= _DECODE_LIMIT:
                 del _decoded[next(iter(_decoded))]  # the oldest
             _decoded[text] = cached.copy()
-        return cached
-    return cached.copy()
+        return cached, text
+    return cached.copy(), text
+
+
+def _encoded_fields(vs: VersionedSet) -> dict[str, Any]:
+    """vs.fields.to_fields_v1(). A set decoded from text T and not changed since encodes as
+    every set decoded from T does: that encoding is memoized by T (it equals T itself when
+    the server wrote T; a client's T may differ in key order or '.' markers)."""
+    text = vs.source
+    if text is None or len(text) > _DECODE_MAX_TEXT:
+        return vs.fields.to_fields_v1()
+    canonical = _encoded.get(text)
+    if canonical is None:
+        fields_v1 = vs.fields.to_fields_v1()
+        if len(_encoded) >= _DECODE_LIMIT:
+            del _encoded[next(iter(_encoded))]  # the oldest
+        _encoded[text] = orjson.dumps(fields_v1)
+        return fields_v1
+    return orjson.loads(canonical)
 
 
 def _ident(mid: str) -> dict[str, Any]:
@@ -139,7 +166,7 @@ def unix_seconds(t: str | None) -> float:
 
 def encode_managed_fields(managers: Managers, times: Times) -> list[dict[str, Any]]:
     """internal.encodeManagedFields + sortEncodedManagedFields (operation, time, manager, ...)."""
-    out = [encode_entry(mid, vs.api_version, vs.applied, times, vs.fields.to_fields_v1())
+    out = [encode_entry(mid, vs.api_version, vs.applied, times, _encoded_fields(vs))
            for mid, vs in managers.items()]
     out.sort(key=lambda e: (e["operation"], unix_seconds(e.get("time")), e["manager"],
                             e.get("apiVersion", ""), e.get("subresource", "")))
@@ -194,6 +221,8 @@ def strip_meta(managers: Managers) -> None:
     # internal/stripmeta.go stripFields; empty managers disappear.
     for mid in list(managers):
         vs = managers[mid]
+        if not vs.fields.empty() and vs.fields.intersection(_STRIP).empty():
+            continue  # nothing to strip (a stored entry): the same set, its source kept
         rest = vs.fields.difference(_STRIP)
         if rest.empty():
             del managers[mid]
