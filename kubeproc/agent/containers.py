@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from kubeproc.agent.runtime.bundle import Resources
+from kubeproc.agent.runtime.bundle import STDIN_ANNOTATION, Resources
 from kubeproc.api.quantity import parse_quantity
 
 CPU_PERIOD_US = 100_000  # helpers_linux.go QuotaPeriod
@@ -148,3 +148,11 @@ def resources(container: Mapping[str, Any], pids_limit: int | None = None) -> Re
     return Resources(memory_limit=memory, cpu_quota=quota,
                      cpu_period=CPU_PERIOD_US if quota is not None else None,
                      cpu_shares=shares, pids_limit=pids_limit)
+
+
+def stdin_annotation(container: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The bundle annotation asking for a stdin pipe: containers with `stdin: true` and no TTY
+    (a TTY would need a console: runc --console-socket, not done); stdinOnce is "once"."""
+    if not container.get("stdin") or container.get("tty"):
+        return ()
+    return ((STDIN_ANNOTATION, "once" if container.get("stdinOnce") else "open"),)

@@ -122,7 +122,7 @@ def container_spec(pod: Mapping[str, Any], container: Mapping[str, Any], *, cid:
                      ("io.kubeproc.pod.namespace", meta.get("namespace", "")),
                      ("io.kubeproc.pod.name", meta.get("name", "")),
                      ("io.kubeproc.container.name", container["name"]),
-                     ("io.kubeproc.container.attempt", str(attempt))))
+                     ("io.kubeproc.container.attempt", str(attempt))) + ctr.stdin_annotation(container))
 
 
 def prepare_rootfs(spec: ContainerSpec) -> None:

@@ -1,7 +1,8 @@
 """`AgentStreams`: the node side of `PodStreams` (the kubelet's streaming API) for runc pods.
 
 Logs are the CRI files under `logs_root/<ns>_<name>_<uid>/<container>/<attempt>.log`; exec is
-`runc exec` in the container's latest instance; attach follows that instance's log (output only);
+`runc exec` in the container's latest instance; attach follows that instance's log for output and
+feeds stdin (`stdin: true` containers) to the pipe the container monitor keeps (`AttachStdin`);
 port-forward connects to localhost inside the pod's netns from a short-lived thread that entered
 it, so kubeproc never forks and no other thread changes namespace.
 """
@@ -9,6 +10,7 @@ it, so kubeproc never forks and no other thread changes namespace.
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import os
 import re
@@ -21,10 +23,12 @@ from typing import Any
 from kubeproc.agent.logs import read_logs, read_records
 from kubeproc.agent.network import netns
 from kubeproc.agent.runtime.exec import RuncExec, runc_exec
+from kubeproc.agent.runtime.monitorclient import MonitorClient, MonitorGone
 from kubeproc.api import errors
 from kubeproc.client.podstreams import STDOUT, LogOptions
 
 CONNECT_TIMEOUT = 10.0
+STDIN_CHUNK = 32 * 1024  # bytes per `stdin` request to the monitor (one line, base64)
 _LOG_RE = re.compile(r"^(\d+)\.log(\..+)?$")  # <attempt>.log and rotated <attempt>.log.<suffix>
 
 
@@ -137,22 +141,27 @@ class AgentStreams:
 
     async def attach(self, pod: Mapping[str, Any], container: str, stdin: bool,
                      tty: bool) -> "LogAttach":
-        """The container's output from now on (read from its log); stdin cannot be attached
-        (the monitor gives containers no stdin), so a container with `stdin: true` is refused."""
+        """The container's output from now on (read from its log) and, with `stdin`, input to
+        the container's stdin pipe. A container without `stdin: true` has none: the session's
+        stdin is dropped (containerd container_io.go Attach); a TTY container's is refused."""
         ref = self._running(pod, container)
         spec = pod.get("spec") or {}
+        feed: AttachStdin | None = None
         for c in (spec.get("containers") or []) + (spec.get("initContainers") or []) + (
                 spec.get("ephemeralContainers") or []):
             if c.get("name") == container and c.get("stdin") and stdin:
-                raise errors.BadRequest(
-                    "attaching to the stdin of a container is not supported by kubeproc yet")
+                if c.get("tty"):
+                    raise errors.BadRequest(
+                        "attaching a terminal (tty: true) to the stdin of a container is not supported "
+                        "by kubeproc yet: it needs a console (runc --console-socket)")
+                feed = await AttachStdin.open(self.runc_root, ref.container_id)
         _, _, uid = _meta(pod)
         paths = log_files(self.container_log_dir(pod, container)).get(ref.attempt, [])[-1:]
 
         def still_running() -> bool:
             r = self.locate(uid, container)
             return r is not None and r.attempt == ref.attempt and r.running
-        return LogAttach(paths, still_running, tty)
+        return LogAttach(paths, still_running, tty, feed)
 
     # ---- port-forward --------------------------------------------------------------------
     async def port_forward(self, pod: Mapping[str, Any],
@@ -235,12 +244,72 @@ async def _in_thread(fn: Callable[[], socket.socket]) -> socket.socket:
     return await fut
 
 
-class LogAttach:
-    """An ExecProcess over the container's log from its current end: output only, ending when
-    the container stops (then `wait()` is 0)."""
+class AttachStdin:
+    """One attach session's stdin, written to the container's stdin pipe by the monitor over a
+    connection of its own: `stdinattach` opens the session, each write is answered once it is
+    in the pipe (flow control), and `stdinend` or the connection closing ends the session, which
+    closes a stdinOnce container's stdin (the monitor does that: it outlives a kubeproc crash)."""
 
-    def __init__(self, paths: list[str], still_running: Callable[[], bool], tty: bool) -> None:
+    def __init__(self, client: MonitorClient, cid: str) -> None:
+        self._client, self._cid = client, cid
+        self._ended = False
+        self._closed = False
+
+    @classmethod
+    async def open(cls, runc_root: str, cid: str) -> AttachStdin | None:
+        """The session's stdin, or None when there is nothing to write to: no monitor, no pipe
+        (the container started without stdin), or a stdinOnce stdin an earlier session closed
+        (containerd then drops the input too)."""
+        client = MonitorClient(runc_root)
+        try:
+            if await client.connect(spawn=False):
+                if await client.call("stdinattach", cid, spawn=False) == "ok":
+                    return cls(client, cid)
+        except MonitorGone:
+            pass
+        await client.close()
+        return None
+
+    async def write(self, data: bytes) -> None:
+        """Write all of `data`; OSError(EPIPE) once the container's stdin is closed."""
+        for i in range(0, len(data), STDIN_CHUNK):
+            if self._ended or self._closed:
+                raise OSError(errno.EPIPE, "the container's stdin is closed")
+            chunk = base64.b64encode(data[i:i + STDIN_CHUNK]).decode() or "="
+            try:
+                rep = await self._client.call("stdin", self._cid, chunk, spawn=False)
+            except MonitorGone:
+                rep = "gone"
+            if rep != "ok":
+                self._ended = True
+                raise OSError(errno.EPIPE, "the container's stdin is closed")
+
+    async def end(self) -> None:
+        """The client's stdin reached EOF: a stdinOnce container's stdin closes, others stay open."""
+        if self._ended or self._closed:
+            return
+        self._ended = True
+        try:
+            await self._client.call("stdinend", self._cid, spawn=False)
+        except MonitorGone:
+            pass
+
+    async def close(self) -> None:
+        """End the session and disconnect; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._client.close()  # the monitor ends the session with the connection
+
+
+class LogAttach:
+    """An ExecProcess over the container's log from its current end, ending when the container
+    stops (then `wait()` is 0), with the session's stdin (`feed`) if it has one."""
+
+    def __init__(self, paths: list[str], still_running: Callable[[], bool], tty: bool,
+                 feed: AttachStdin | None = None) -> None:
         self._tty = tty
+        self._feed = feed
         # bounded: a slow client slows the reading of the file, not memory
         self._out: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=64)
         self._ended = False
@@ -259,12 +328,16 @@ class LogAttach:
             self._ended = True
             if not self._out.full():  # wakes a reader waiting on an empty queue
                 self._out.put_nowait(None)
+            if self._feed is not None:  # the container stopped or the session ended
+                await self._feed.close()
 
     async def write_stdin(self, data: bytes) -> None:
-        return None
+        if self._feed is not None:
+            await self._feed.write(data)
 
     async def close_stdin(self) -> None:
-        return None
+        if self._feed is not None:
+            await self._feed.end()
 
     def resize(self, width: int, height: int) -> None:
         return None

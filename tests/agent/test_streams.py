@@ -147,7 +147,8 @@ def test_exec_runs_in_the_running_instance_and_refuses_a_stopped_one(harness) ->
             out.append(item)
         code = await proc.wait()
         with pytest.raises(errors.BadRequest, match="stdin of a container is not supported"):
-            await node.streams.attach(pod(containers=[{"name": "app", "stdin": True}]), "app", True, True)
+            await node.streams.attach(pod(containers=[{"name": "app", "stdin": True, "tty": True}]),
+                                      "app", True, True)
         await harness.rt.kill(node.refs["app"].container_id, 9)
         await node.finish("app")
         with pytest.raises(errors.BadRequest, match=r'^container not found \("app"\)$'):

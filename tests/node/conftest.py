@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from typing import Any, Callable
@@ -19,7 +21,7 @@ from typing import Any, Callable
 import pytest
 
 from kubeproc.agent.network import NetworkConfig
-from kubeproc.testing.instance import Instance, free_port
+from kubeproc.testing.instance import Instance, free_port, kubectl_binary
 
 RUNC = "/usr/sbin/runc"
 AGENT_ARGS = ("--backoff-seconds", "1")
@@ -162,3 +164,33 @@ def container_status(p: dict[str, Any] | None, name: str, init: bool = False) ->
 
 def logs(inst: Instance, ns: str, name: str, *args: str) -> str:
     return inst.kubectl("logs", "-n", ns, name, *args).stdout
+
+
+class KubectlLines:
+    """A long-running kubectl child (`logs -f`, `attach`): its stdout lines arrive on a queue (read
+    by a thread, never blocking); with `stdin=True` the test can `send` to it."""
+
+    def __init__(self, inst: Instance, *args: str, stdin: bool = False) -> None:
+        self.proc = subprocess.Popen([kubectl_binary(33), *args], env=inst.kubectl_env(),
+                                     stdin=subprocess.PIPE if stdin else None,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+
+    def next(self, timeout: float = 20.0) -> str:
+        return self.lines.get(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

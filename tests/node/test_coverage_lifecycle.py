@@ -7,14 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import queue
-import subprocess
-import threading
 
 import pytest
 
-from kubeproc.testing.instance import kubectl_binary
-from tests.node.conftest import (apply, container, container_status, get_pod, logs, phase, pod,
+from tests.node.conftest import (KubectlLines, apply, container, container_status, get_pod, logs, phase, pod,
                                  wait_for)
 
 SH = ("sh", "-c")
@@ -29,29 +25,6 @@ def _events(inst, ns, name, reason):
     out = inst.kubectl("get", "events", "-n", ns, "--field-selector",
                        f"involvedObject.name={name},reason={reason}", "-o", "json").stdout
     return [e["message"] for e in json.loads(out)["items"]]
-
-
-class _Lines:
-    """A kubectl child whose stdout lines arrive on a queue (read by a thread, never blocking)."""
-
-    def __init__(self, inst, *args: str) -> None:
-        self.proc = subprocess.Popen([kubectl_binary(33), *args], env=inst.kubectl_env(),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def next(self, timeout: float = 20.0) -> str:
-        return self.lines.get(timeout=timeout)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 # --- sidecar (restartPolicy: Always init container) ------------------------------------------
@@ -164,7 +137,7 @@ def test_logs_follow_streams_new_lines_and_ends_with_the_container(node, ns):
     apply(node, ns, pod("fol", c, restartPolicy="Never", terminationGracePeriodSeconds=1))
     wait_for(lambda: "running" in container_status(get_pod(node, ns, "fol"), "c").get("state", {}),
              what="running")
-    f = _Lines(node, "logs", "-f", "-n", ns, "fol")
+    f = KubectlLines(node, "logs", "-f", "-n", ns, "fol")
     try:
         assert f.next() == "before"
         _exec(node, ns, "fol", "touch", "/tmp/go")
@@ -215,7 +188,7 @@ def test_attach_prints_new_output(node, ns):
     apply(node, ns, pod("att", container("c", "busybox", *SH, script), terminationGracePeriodSeconds=1))
     wait_for(lambda: "tick5" in node.kubectl("logs", "-n", ns, "att", check=False).stdout,
              what="some output before attaching")
-    a = _Lines(node, "attach", "-n", ns, "att", "-c", "c")
+    a = KubectlLines(node, "attach", "-n", ns, "att", "-c", "c")
     try:
         got = [a.next() for _ in range(3)]
     finally:
@@ -226,7 +199,8 @@ def test_attach_prints_new_output(node, ns):
 
 
 def test_attach_with_stdin_fails_clearly(node, ns):
-    c = container("c", "busybox", *SH, f"echo up; {LOOP}", stdin=True)
+    # stdin of non-TTY containers works (test_attach_stdin.py); a TTY needs a console: refused
+    c = container("c", "busybox", *SH, f"echo up; {LOOP}", stdin=True, tty=True)
     apply(node, ns, pod("atti", c, terminationGracePeriodSeconds=1))
     node.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/atti", "--timeout=30s")
     r = node.kubectl("attach", "-i", "-n", ns, "atti", "-c", "c", input="hi\n", check=False, timeout=20)

@@ -13,6 +13,10 @@ from typing import Any
 
 OCI_VERSION = "1.0.2"
 HOST = "host"  # ContainerSpec.netns: share the host's network namespace (hostNetwork pods)
+# config.json annotation: the container gets a stdin pipe the monitor keeps ("open": stdin: true,
+# "once": and stdinOnce: true); absent, its stdin is /dev/null (containerd without Config.Stdin)
+STDIN_ANNOTATION = "io.kubeproc.container.stdin"
+STDIN_MODES = ("open", "once")
 
 # containerd's default set (pkg/oci/spec.go defaultUnixCaps), the same 14 as Docker's: what a
 # Kubernetes container gets before securityContext.capabilities add/drop.

@@ -7,6 +7,8 @@ it), writes the container's stdout/stderr as CRI log lines (rotating at a size l
 children on SIGCHLD and records each exit in BUNDLE/exit.json once the output is drained. It
 exits when no container is live and no client is left (or on `shutdown`). It also runs the
 agent's short runc commands and signals inits (`runc` / `signal` requests: monitorcmd.py).
+A container created with a stdin mode gets a pipe as stdin whose write end the monitor keeps
+(`stdin` / `stdinattach` / `stdinend` requests: kubectl attach -i; StdinPipes in monitorfiles.py).
 Requests are lines of NUL-separated fields `SEQ OP ARGS…`, replies lines `SEQ WORD REST`
 (client: monitorclient.py).
 """
@@ -21,12 +23,12 @@ import time
 
 if __package__:
     from kubeproc.agent.runtime.monitorcmd import Commands, signal_init
-    from kubeproc.agent.runtime.monitorfiles import (Log, cri_lines, cri_timestamp, exit_code,
+    from kubeproc.agent.runtime.monitorfiles import (Log, Stdin, StdinPipes, cri_lines, cri_timestamp, exit_code,
                                                      oom_kills, runc_error, write_exit)
 else:  # run as `python3 -I -S monitor.py`: the sibling modules, without importing kubeproc
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from monitorcmd import Commands, signal_init  # type: ignore[no-redef]
-    from monitorfiles import (Log, cri_lines, cri_timestamp, exit_code,  # type: ignore[no-redef]
+    from monitorfiles import (Log, Stdin, StdinPipes, cri_lines, cri_timestamp, exit_code,  # type: ignore[no-redef]
                               oom_kills, runc_error, write_exit)
 
 __all__ = ["Monitor", "main"]
@@ -40,7 +42,7 @@ FIRST_CLIENT_WAIT = 10.0  # a monitor nobody connected to (its starter died) exi
 
 class Container:
     __slots__ = ("id", "bundle", "log", "pipes", "oom_files", "pid", "status", "finished",
-                 "oom", "deadline", "recorded", "waiters", "create_reply")
+                 "oom", "deadline", "recorded", "waiters", "create_reply", "stdin")
 
     def __init__(self, cid: str, bundle: str, log: Log, oom_files: list) -> None:
         self.id, self.bundle, self.log, self.oom_files = cid, bundle, log, oom_files
@@ -53,13 +55,15 @@ class Container:
         self.recorded = False
         self.waiters = []  # (client, seq) to tell once the exit is recorded
         self.create_reply = None
+        self.stdin = None  # Stdin: the write end of the container's stdin pipe, if it has one
 
 
 class Client:
-    __slots__ = ("fd", "inbuf", "outbuf", "leaving", "shutdown")
+    __slots__ = ("fd", "inbuf", "outbuf", "leaving", "shutdown", "attached")
 
     def __init__(self, fd: int) -> None:
         self.fd, self.inbuf, self.outbuf = fd, b"", b""
+        self.attached = set()  # containers this client holds an attach session with stdin on
         self.leaving = None  # seq of a `bye` to answer when we exit
         self.shutdown = None  # seq of a `shutdown` to answer when we exit
 
@@ -80,6 +84,7 @@ class Monitor:
         self.had_client = False
         self.started = time.monotonic()
         self.commands = Commands(self.poll, self.send)  # short runc commands for the agent
+        self.stdins = StdinPipes(self.poll, self.send)  # containers' stdin pipes
         self.poll.register(self.wake_r, select.POLLIN)
         self.poll.register(listener.fileno(), select.POLLIN)
 
@@ -105,6 +110,8 @@ class Monitor:
         if self.clients.pop(c.fd, None) is not None:
             self.poll.unregister(c.fd)
             os.close(c.fd)
+            for cid in list(c.attached):  # a session that vanished ends like one that closed
+                self.stdin_end(c, cid)
 
     def accept(self) -> None:
         try:
@@ -150,6 +157,13 @@ class Monitor:
                 self.send(c, seq, "exited" if k is not None else "unknown")
             else:
                 k.waiters.append((c, seq))
+        elif op in ("stdin", "stdinattach", "stdinend"):
+            k = self.containers.get(args[0])
+            if op == "stdinend":
+                self.stdin_end(c, args[0])
+                self.send(c, seq, "ok")
+            elif self.stdins.request(c, seq, op, k.stdin if k is not None else None, args[1:]):
+                c.attached.add(args[0])
         elif op in ("bye", "shutdown"):
             self.reap()
             # containers still running keep us alive: say so now, the client just leaves
@@ -168,11 +182,20 @@ class Monitor:
         k = self.containers.get(cid)  # unknown: not started by us, the agent asks runc
         return "unknown" if k is None else signal_init(k.pid, k.status is not None, sig)
 
+    # ---- stdin (kubectl attach -i: the requests are documented in StdinPipes.request) ----
+    def stdin_end(self, c: "Client", cid: str) -> None:
+        """A session's stdin ended (stdinend, or its connection went): closes stdinOnce stdin."""
+        if cid in c.attached:
+            c.attached.discard(cid)
+            k = self.containers.get(cid)
+            self.stdins.end(k.stdin if k is not None else None)
+
     def create(self, c: "Client", seq: str, cid: str, bundle: str, log_path: str, runc: str,
                runc_root: str, oom_files: str, max_size: str, max_files: str,
-               mode: str = "create") -> None:
+               mode: str = "create", stdin: str = "") -> None:
         """`runc create`, or with mode "run" `runc run --detach` (created and started by one
-        runc process: one spawn of the Go runtime less on a pod's start path)."""
+        runc process: one spawn of the Go runtime less on a pod's start path). `stdin` "open" or
+        "once" (stdinOnce) gives the container a stdin pipe instead of /dev/null."""
         old = self.containers.get(cid)
         if old is not None and not old.recorded:
             self.send(c, seq, "err container %s is already being monitored" % cid)
@@ -181,7 +204,11 @@ class Monitor:
             self.forget(old)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        if stdin:  # the read end goes to runc, which passes its stdio on to the container
+            null, in_w = os.pipe()
+            os.set_blocking(in_w, False)
+        else:
+            null, in_w = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC), -1
         k = Container(cid, bundle, Log(log_path, int(max_size), int(max_files)),
                       [p for p in oom_files.split(":") if p])
         cmd = [runc, "--root", runc_root, "--log", os.path.join(bundle, CREATE_LOG), "--log-format", "json",
@@ -191,13 +218,15 @@ class Monitor:
             pid = os.posix_spawn(cmd[0], cmd, os.environ, file_actions=[
                 (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)])
         except OSError:
-            for fd in (out_r, err_r):
+            for fd in (out_r, err_r) + ((in_w,) if in_w >= 0 else ()):
                 os.close(fd)
             k.log.close()
             raise
         finally:
             for fd in (out_w, err_w, null):
                 os.close(fd)
+        if in_w >= 0:
+            k.stdin = Stdin(in_w, stdin == "once")
         k.create_reply = (c, seq)
         k.pipes = {out_r: (b"stdout", bytearray()), err_r: (b"stderr", bytearray())}
         for fd in k.pipes:
@@ -230,6 +259,7 @@ class Monitor:
 
     def init_done(self, k: "Container", status: int, ns: int) -> None:
         self.by_init.pop(k.pid, None)
+        self.stdins.close(k.stdin)  # nobody is left to read it
         k.status, k.finished = status, ns
         k.oom = oom_kills(k.oom_files) > 0  # now: `runc delete` removes the cgroup soon after
         if not k.pipes:
@@ -250,6 +280,7 @@ class Monitor:
             self.forget(k)
 
     def forget(self, k: "Container") -> None:
+        self.stdins.close(k.stdin)
         for fd in list(k.pipes):
             self.close_pipe(k, fd)
         k.log.close()
@@ -331,6 +362,8 @@ class Monitor:
                     self.reap()
                 elif fd == self.listener.fileno():
                     self.accept()
+                elif fd in self.stdins.by_fd:
+                    self.stdins.writable(fd)
                 elif fd in self.by_pipe:
                     self.output(self.by_pipe[fd], fd)
                 elif fd in self.commands.by_fd:

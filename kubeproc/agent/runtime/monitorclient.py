@@ -185,6 +185,11 @@ class MonitorClient:
             except asyncio.TimeoutError:
                 pass
 
+    async def close(self) -> None:
+        """Disconnect without `bye` (a short-lived connection, e.g. one attach session: the
+        monitor forgets it; an attach session's stdin ends with it)."""
+        await self._close()
+
     def remove_stale_socket(self) -> None:
         """Remove the socket a killed monitor left, if no monitor holds the state root's lock."""
         try:

@@ -1,4 +1,5 @@
-"""What the container monitor writes: CRI log files (records, size-based rotation) and exit records.
+"""What the container monitor writes: CRI log files (records, size-based rotation), exit records
+and containers' stdin pipes (`Stdin`: kubectl attach -i).
 
 Log records are `<RFC3339Nano> stdout|stderr F|P <text>` (containerd's CRI logger: lines longer than
 PARTIAL_MAX are split into P records); rotation follows container_log_manager.go (rename to
@@ -7,7 +8,9 @@ PARTIAL_MAX are split into P records); rotation follows container_log_manager.go
 as a plain sibling module.
 """
 
+import binascii
 import os
+import select
 import sys
 import time
 
@@ -187,3 +190,128 @@ def write_exit(bundle: str, pid: int, status: int, oom: bool, finished_ns: int) 
         '{"pid": %d, "exitCode": %d, "signal": %d, "oomKilled": %s, "finishedAt": "%s", '
         '"finishedAtNs": %d}\n' % (pid, code, sig, "true" if oom else "false",
                                    cri_timestamp(finished_ns), finished_ns)))
+
+
+class Stdin:
+    """The write end of a container's stdin pipe (non-blocking), kept by the monitor.
+
+    Writes queue until the pipe takes them; each write's (client, seq) is answered "ok" once its
+    bytes are in the pipe, which is the agent's flow control, or "closed" if the pipe closed
+    first (the process exited, or stdinOnce). `once` is the container's stdinOnce.
+    """
+
+    __slots__ = ("fd", "once", "buf", "waiting", "replies", "closed", "closing")
+
+    def __init__(self, fd: int, once: bool) -> None:
+        self.fd, self.once = fd, once
+        self.buf = bytearray()
+        self.waiting = []  # (client, seq, end offset in buf): answered once buf is written past it
+        self.replies = []  # (client, seq, word) ready to send
+        self.closed = False
+        self.closing = False  # close once what is queued is written (stdinOnce session ended)
+
+    def write(self, data: bytes, client: object, seq: str) -> None:
+        if self.closed or self.closing:
+            self.replies.append((client, seq, "closed"))
+            return
+        self.buf += data
+        self.waiting.append((client, seq, len(self.buf)))
+        self.flush()
+
+    def flush(self) -> None:
+        try:
+            while self.buf and not self.closed:
+                n = os.write(self.fd, self.buf)
+                del self.buf[:n]
+                self.waiting = [(c, s, end - n) for c, s, end in self.waiting]
+        except BlockingIOError:
+            pass
+        except OSError:  # EPIPE: the reader is gone
+            self.close()
+            return
+        self.replies += [(c, s, "ok") for c, s, end in self.waiting if end <= 0]
+        self.waiting = [w for w in self.waiting if w[2] > 0]
+        if self.closing and not self.buf:
+            self.close()
+
+    def close_when_written(self) -> None:
+        self.closing = True
+        self.flush()
+
+    def close(self) -> None:
+        """No more input: what is queued is dropped and its writers told "closed"."""
+        if self.closed:
+            return
+        self.closed = True
+        self.buf = bytearray()
+        self.replies += [(c, s, "closed") for c, s, _ in self.waiting]
+        self.waiting = []
+
+    def pending(self) -> bool:
+        return bool(self.buf) and not self.closed
+
+    def take_replies(self) -> list:
+        out, self.replies = self.replies, []
+        return out
+
+    def release(self) -> None:
+        """Close the fd (after close(), once the monitor stopped polling it): the reader sees EOF."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class StdinPipes:
+    """The monitor's side of attach sessions' stdin: requests, and the pipes waiting for room
+    (`by_fd`, polled for POLLOUT); `send(client, seq, text)` replies."""
+
+    def __init__(self, poll: "select.poll", send: object) -> None:
+        self.poll, self.send = poll, send
+        self.by_fd = {}  # write fd with queued data -> Stdin
+
+    def request(self, c: object, seq: str, op: str, s: "Stdin | None", args: list) -> bool:
+        """`stdinattach CID`: a session with stdin starts: "ok" (True: the monitor ends it with
+        the client's connection), "none" (the container has no stdin pipe) or "closed";
+        `stdin CID B64`: replied "ok" once the bytes are in the pipe (the agent's flow
+        control), "closed" or "none". A session's end (`stdinend`) is `end`."""
+        if s is None:
+            self.send(c, seq, "none")  # type: ignore[operator]
+            return False
+        if op == "stdinattach":
+            self.send(c, seq, "closed" if s.closed or s.closing else "ok")  # type: ignore[operator]
+            return not (s.closed or s.closing)
+        s.write(binascii.a2b_base64(args[0]) if args and args[0] != "=" else b"", c, seq)
+        self.update(s)
+        return False
+
+    def end(self, s: "Stdin | None") -> None:
+        """An attach session with stdin ended: a stdinOnce container's stdin closes once what
+        was written reached the pipe (containerd container_io.go Attach, StdinOnce && !Tty)."""
+        if s is not None and s.once:
+            s.close_when_written()
+            self.update(s)
+
+    def writable(self, fd: int) -> None:
+        s = self.by_fd[fd]
+        s.flush()
+        self.update(s)
+
+    def close(self, s: "Stdin | None") -> None:
+        if s is not None:
+            s.close()
+            self.update(s)
+
+    def update(self, s: "Stdin") -> None:
+        """Send the replies the writes earned; poll the pipe only while data waits for room;
+        close the fd once the stdin is closed (the reader sees EOF)."""
+        for c, seq, word in s.take_replies():
+            self.send(c, seq, word)  # type: ignore[operator]
+        polled = s.fd in self.by_fd
+        if s.pending() and not polled:
+            self.by_fd[s.fd] = s
+            self.poll.register(s.fd, select.POLLOUT)
+        elif not s.pending() and polled:
+            del self.by_fd[s.fd]
+            self.poll.unregister(s.fd)
+        if s.closed:
+            s.release()

@@ -5,7 +5,8 @@ container monitor (monitor.py: one detached process for all containers, started 
 run `runc create`; the monitor then owns the container's stdio (CRI log, rotated by size) and
 records its exit in the bundle (exit.json). Once connected, the monitor also runs the short
 commands (state, list, delete: monitorcmd.py) and signals a container's init itself (kill). It outlives kubeproc, so a restarted agent adopts
-running containers with `list` + `wait_exit` and loses no exit code.
+running containers with `list` + `wait_exit` and loses no exit code. A bundle annotated with
+STDIN_ANNOTATION gets a stdin pipe the monitor keeps (fed by `AgentStreams.attach`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import sys
 from typing import Any
 
+from kubeproc.agent.runtime.bundle import STDIN_ANNOTATION, STDIN_MODES
 from kubeproc.agent.runtime.monitor import CREATE_LOG, INIT_PID_FILE
 from kubeproc.agent.runtime.monitorcmd import decode_reply
 from kubeproc.agent.runtime.monitorfiles import EXIT_FILE
@@ -49,18 +51,20 @@ def read_exit(bundle_dir: str) -> ExitStatus | None:
                       oom_killed=bool(rec.get("oomKilled")), finished_at=str(rec.get("finishedAt", "")))
 
 
-def _prepare_create(bundle_dir: str, log_path: str) -> str:
-    """Before a create: the bundle's cgroupsPath, stale records of an earlier instance removed,
-    the log directory made."""
+def _prepare_create(bundle_dir: str, log_path: str) -> tuple[str, str]:
+    """Before a create: the bundle's cgroupsPath and stdin mode (STDIN_ANNOTATION), stale
+    records of an earlier instance removed, the log directory made."""
     with open(os.path.join(bundle_dir, "config.json")) as f:
-        cgroup_path = json.load(f).get("linux", {}).get("cgroupsPath", "")
+        config = json.load(f)
+    cgroup_path = config.get("linux", {}).get("cgroupsPath", "")
+    stdin = (config.get("annotations") or {}).get(STDIN_ANNOTATION, "")
     for stale in (EXIT_FILE, INIT_PID_FILE, CREATE_LOG):
         try:
             os.unlink(os.path.join(bundle_dir, stale))
         except FileNotFoundError:
             pass
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    return cgroup_path
+    return cgroup_path, stdin if stdin in STDIN_MODES else ""
 
 
 def _cgroup_memory_files(cgroup_path: str) -> list[str]:
@@ -149,7 +153,7 @@ class RuncRuntime:
         bundle_dir = os.path.abspath(bundle_dir)
         log_path = os.path.abspath(log_path)
         # file system calls: off the event loop (they stall it when the disk is busy)
-        cgroup_path = await asyncio.to_thread(_prepare_create, bundle_dir, log_path)
+        cgroup_path, stdin = await asyncio.to_thread(_prepare_create, bundle_dir, log_path)
         if id in self._creating:
             raise RuntimeError_(f"container {id} is already being created")
         self._creating.add(id)
@@ -157,7 +161,7 @@ class RuncRuntime:
             rep = await asyncio.wait_for(self.monitor.call(
                 "create", id, bundle_dir, log_path, self.runc, self.root,
                 ":".join(_cgroup_memory_files(cgroup_path)), str(self.log_max_size), str(self.log_max_files),
-                mode),
+                mode, stdin),
                 self.create_timeout)
         except asyncio.TimeoutError:
             raise RuntimeError_(f"the container monitor did not create {id} within {self.create_timeout}s") from None
