@@ -218,11 +218,11 @@ def test_ensure_bridge_refuses_a_foreign_interface_with_its_name() -> None:
 
 
 FORK_PROBE = """
-import sys, tempfile
+import sys
 from kubeproc.agent.network import NetworkConfig
 from kubeproc.agent.network.linux import LinuxNetwork
 net = LinuxNetwork(NetworkConfig(instance=sys.argv[1], pod_cidr="10.250.109.0/24",
-                                 state_dir=tempfile.mkdtemp()))
+                                 state_dir=sys.argv[2]))
 try:
     net.ensure_bridge()
     for i in range(3):
@@ -242,7 +242,7 @@ def test_no_call_forks_the_process(tmp_path) -> None:
     tag = "f" + uuid.uuid4().hex[:7]
     run = subprocess.run(
         ["strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o", str(trace), *PY[:1], "-c",
-         FORK_PROBE, tag], capture_output=True, text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(
+         FORK_PROBE, tag, str(tmp_path / "state")], capture_output=True, text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(
              os.path.dirname(os.path.abspath(__file__)))))
     assert run.returncode == 0 and run.stdout.strip() == "done", run.stderr
     calls = [line for line in trace.read_text().splitlines() if line.strip()]

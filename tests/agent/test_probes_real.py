@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import tempfile
 from typing import Any, Awaitable, Callable
 
 import pytest
@@ -182,9 +181,9 @@ def test_exec_probe_timeout_fails_and_kills_the_command() -> None:
     with_server(body)
 
 
-def test_startup_gates_readiness_and_liveness() -> None:
+def test_startup_gates_readiness_and_liveness(tmp_path) -> None:
     async def body(srv: Server, rec: Recorder, mgr: ProbeManager) -> None:
-        flag = os.path.join(tempfile.mkdtemp(), "started")
+        flag = os.path.join(str(tmp_path), "started")
         spec = container(
             env=[{"name": "FLAG", "value": flag}],
             startupProbe={"exec": {"command": ["test", "-f", "$(FLAG)"]}, "periodSeconds": 1,
@@ -308,7 +307,7 @@ def self_signed(tmp: str) -> Any:
     return ctx
 
 
-def test_https_probe_skips_verification_and_hook_falls_back_to_http() -> None:
+def test_https_probe_skips_verification_and_hook_falls_back_to_http(tmp_path) -> None:
     async def body(srv: Server, rec: Recorder, mgr: ProbeManager) -> None:
         async def ok(request: web.Request) -> web.Response:
             return web.Response(text="ok")
@@ -319,7 +318,7 @@ def test_https_probe_skips_verification_and_hook_falls_back_to_http() -> None:
         await runner.setup()
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
-        await web.SockSite(runner, sock, ssl_context=self_signed(tempfile.mkdtemp())).start()
+        await web.SockSite(runner, sock, ssl_context=self_signed(str(tmp_path))).start()
         try:
             spec = container(readinessProbe={"httpGet": {"path": "/tls", "port": sock.getsockname()[1],
                                                          "scheme": "HTTPS"}, "periodSeconds": 1})
