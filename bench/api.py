@@ -50,13 +50,17 @@ def pod(name: str) -> dict:
                                      "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}
 
 
+def api_session(inst: Instance, limit: int) -> aiohttp.ClientSession:
+    """An HTTPS session to the instance's API with its CA and admin token, `limit` connections."""
+    ctx = ssl.create_default_context(cafile=inst.ca)
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, limit=limit),
+                                 headers={"Authorization": f"Bearer {inst.token}"})
+
+
 class Client:
     def __init__(self, inst: Instance) -> None:
         self.inst = inst
-        ctx = ssl.create_default_context(cafile=inst.ca)
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=ctx, limit=CONCURRENCY),
-            headers={"Authorization": f"Bearer {inst.token}"})
+        self.session = api_session(inst, CONCURRENCY)
 
     async def close(self) -> None:
         await self.session.close()

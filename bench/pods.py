@@ -18,7 +18,6 @@ import os
 import platform
 import re
 import shutil
-import ssl
 import statistics
 import subprocess
 import tempfile
@@ -26,7 +25,8 @@ import time
 
 import aiohttp
 
-from bench.api import pct, rss_mb
+from bench.api import api_session, pct, rss_mb
+from kubeproc.agent.runtime.monitorclient import monitor_pids
 from kubeproc.testing.instance import Instance, free_port
 
 NS = "bench"
@@ -46,9 +46,7 @@ def started(obj: dict) -> bool:
 class Bench:
     def __init__(self, inst: Instance) -> None:
         self.inst = inst
-        ctx = ssl.create_default_context(cafile=inst.ca)
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, limit=32),
-                                             headers={"Authorization": f"Bearer {inst.token}"})
+        self.session = api_session(inst, 32)
         self.started: dict[str, float] = {}
         self.bound: dict[str, float] = {}
         self.waiters: dict[str, asyncio.Future[float]] = {}
@@ -120,15 +118,8 @@ def shim_private_kb(data_dir: str) -> tuple[int, int]:
     """(number of container monitor processes, their total private memory in KiB) of this
     instance: one `monitor.py <data>/runc` owns every container's stdio and exit status."""
     total, count = 0, 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid in monitor_pids(os.path.join(data_dir, "runc")):
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                args = f.read().split(b"\0")
-            if not any(a.endswith(b"/monitor.py") for a in args) or \
-                    os.path.join(data_dir, "runc").encode() not in args:
-                continue
             with open(f"/proc/{pid}/smaps_rollup") as f:
                 text = f.read()
         except OSError:

@@ -20,7 +20,6 @@ import os
 import platform
 import shutil
 import signal
-import ssl
 import statistics
 import subprocess
 import tempfile
@@ -29,6 +28,7 @@ from typing import Any, Callable
 
 import aiohttp
 
+from bench.api import api_session
 from kubeproc.agent.network import NetworkConfig
 from kubeproc.testing.instance import Instance, free_port
 
@@ -113,9 +113,7 @@ def monitor_cpu(data_dir: str) -> float:
 class Bench:
     def __init__(self, inst: Instance) -> None:
         self.inst = inst
-        ctx = ssl.create_default_context(cafile=inst.ca)
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, limit=32),
-                                             headers={"Authorization": f"Bearer {inst.token}"})
+        self.session = api_session(inst, 32)
         self.pods: dict[str, dict] = {}  # the watch's view of the namespace's pods
         self.changed = asyncio.Event()
         self.marks: dict[str, dict[str, float]] = {}  # pod uid -> first time seen/running/ready
