@@ -27,6 +27,7 @@ bench: install
 	$(VENV)/bin/python -m bench.api
 	$(VENV)/bin/python -m bench.pods
 	$(VENV)/bin/python -m bench.workloads
+	$(VENV)/bin/python -m bench.memory
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

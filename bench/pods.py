@@ -18,6 +18,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -26,6 +27,7 @@ import time
 import aiohttp
 
 from bench.api import api_session, pct, rss_mb
+from bench.workloads import cpu_seconds, monitor_cpu, start_pyspy
 from kubeproc.agent.runtime.monitorclient import monitor_pids
 from kubeproc.testing.instance import Instance, free_port
 
@@ -114,6 +116,22 @@ class Bench:
         return max(ends) - t0
 
 
+def cpu_snapshot(inst: Instance) -> tuple[float, float, float, list[int]]:
+    """(kubeproc CPU s, monitor + its children CPU s, this process's CPU s, /proc/stat cpu line)."""
+    with open("/proc/stat") as f:
+        total = [int(x) for x in f.readline().split()[1:]]
+    t = os.times()
+    return cpu_seconds(inst.proc.pid)[0], monitor_cpu(inst.data_dir), t.user + t.system, total
+
+
+def cpu_delta(a: tuple, b: tuple, pods: int) -> dict[str, float]:
+    ticks = [y - x for x, y in zip(a[3], b[3])]
+    idle = (ticks[3] + ticks[4]) / max(sum(ticks), 1) * 100  # idle + iowait
+    per = 1000 / max(pods, 1)
+    return {"kubeproc": (b[0] - a[0]) * per, "monitor": (b[1] - a[1]) * per,
+            "bench": (b[2] - a[2]) * per, "idle": idle}
+
+
 def shim_private_kb(data_dir: str) -> tuple[int, int]:
     """(number of container monitor processes, their total private memory in KiB) of this
     instance: one `monitor.py <data>/runc` owns every container's stdio and exit status."""
@@ -163,9 +181,17 @@ async def run(args: argparse.Namespace) -> None:
         await b.delete_all()
         log_path = os.path.join(inst.data_dir, "test-server.log")
         skip = trace_count(log_path)
+        spy = start_pyspy(args.pyspy, inst.proc.pid) if args.pyspy else None
+        cpu0 = cpu_seconds(inst.proc.pid)[0], monitor_cpu(inst.data_dir)
         seq = await b.sequential(args.sequential)
+        cpu1 = cpu_seconds(inst.proc.pid)[0], monitor_cpu(inst.data_dir)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
         steps = trace_medians(log_path, skip)
         steps["scheduled (create → bound, seen by watch)"] = statistics.median(b.to_bind)
+        steps["kubeproc CPU per pod"] = (cpu1[0] - cpu0[0]) * 1000 / args.sequential
+        steps["monitor + runc CPU per pod"] = (cpu1[1] - cpu0[1]) * 1000 / args.sequential
         await b.delete_all()
         if not args.bursts:
             return report(seq, steps, None)
@@ -174,7 +200,13 @@ async def run(args: argparse.Namespace) -> None:
         shims, shim_kb = shim_private_kb(inst.data_dir)
         await b.delete_all()
         rss0 = rss_mb(inst.proc.pid)
+        spy = start_pyspy(args.pyspy_burst, inst.proc.pid) if args.pyspy_burst else None
+        c0 = cpu_snapshot(inst)
         burst500 = await b.burst(args.burst, "b500") if args.burst else 0.0
+        burst_cpu = cpu_delta(c0, cpu_snapshot(inst), args.burst)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
         rss500 = rss_mb(inst.proc.pid)
         await b.delete_all()
     finally:
@@ -185,7 +217,7 @@ async def run(args: argparse.Namespace) -> None:
         shutil.rmtree(base, ignore_errors=True)
     report(seq, steps, {"burst100": burst100, "burst": args.burst, "burstN": burst500,
                         "rss_per_pod_kb": (rss500 - rss0) * 1024 / max(args.burst, 1),
-                        "shims": shims, "shim_kb": shim_kb, "rss100": idle})
+                        "shims": shims, "shim_kb": shim_kb, "rss100": idle, "cpu": burst_cpu})
 
 
 def report(seq: list[float], steps: dict[str, float], bursts: dict | None) -> None:
@@ -204,6 +236,11 @@ def report(seq: list[float], steps: dict[str, float], bursts: dict | None) -> No
         print(f"| container monitors, private memory | {bursts['shim_kb'] / max(bursts['shims'], 1):.0f} KB "
               f"per process ({bursts['shims']} processes, 100 pods running) | |")
         print(f"| kubeproc RSS with 100 pods running | {bursts['rss100']:.0f} MB | |")
+        if bursts["burst"]:
+            c = bursts["cpu"]
+            print(f"\nCPU during the burst of {bursts['burst']}, per pod: kubeproc {c['kubeproc']:.1f} ms, "
+                  f"monitor + runc {c['monitor']:.1f} ms, this benchmark {c['bench']:.1f} ms; "
+                  f"the machine was idle {c['idle']:.0f} % of the time")
     print("\nwhere a sequential pod's start goes (median ms): " +
           ", ".join(f"{k} {v:.1f}" for k, v in sorted(steps.items())))
 
@@ -212,6 +249,9 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sequential", type=int, default=100)
     p.add_argument("--burst", type=int, default=500)
+    p.add_argument("--pyspy", metavar="OUT", help="profile kubeproc with py-spy during the "
+                   "sequential part (collapsed stacks into OUT)")
+    p.add_argument("--pyspy-burst", metavar="OUT", help="the same during the big burst")
     p.add_argument("--no-bursts", dest="bursts", action="store_false",
                    help="sequential startup only")
     asyncio.run(run(p.parse_args()))

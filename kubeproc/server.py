@@ -38,6 +38,7 @@ from kubeproc.controllers.volume.provisioner import local_path_class
 from kubeproc.controllers.volume.reconciler import VolumeController
 from kubeproc.dashboard import server as dashboard
 from kubeproc.machinery.events import EventRecorder
+from kubeproc import memdump
 from kubeproc.ports import remembered_port
 from kubeproc.registry.registry import Registry, WriteOptions
 from kubeproc.store.store import Store
@@ -232,6 +233,7 @@ class Instance:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        memdump.install(loop)  # SIGUSR2 → tracemalloc snapshot, only with KUBEPROC_MEMDUMP set
         kcm = LocalClient(registry, "kube-controller-manager")
         controllers = [GarbageCollector(LocalClient(registry, "generic-garbage-collector")),
                        NamespaceController(LocalClient(registry, "namespace-controller")),

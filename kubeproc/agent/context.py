@@ -103,6 +103,7 @@ class Node:
         self.lookups = _Lookups(client)
         # where a pod's start time goes (bench/pods.py reads these lines from the server log)
         self.trace = bool(os.environ.get("KUBEPROC_TRACE"))
+        self._notes: list[str] = []  # trace lines not yet logged
         self.volume_sources = self._volume_sources()
         self.probes = ProbeManager(self.exec_sync, self._probe_changed, self._probe_event,
                                    time_scale=cfg.probe_time_scale)
@@ -154,9 +155,19 @@ class Node:
             self.event(pod, "Warning", "FailedMount", e.message)
 
     def note(self, pod: dict[str, Any], step: str, since: float) -> None:
-        if self.trace:
-            log.info("trace pod=%s step=%s ms=%.2f", (pod.get("metadata") or {}).get("name"),
-                     step, (time.perf_counter() - since) * 1000)
+        """KUBEPROC_TRACE: one line per step of a pod's start, written in batches (a log write
+        per step would cost the event loop a system call each)."""
+        if not self.trace:
+            return
+        self._notes.append("trace pod=%s step=%s ms=%.2f" % (
+            (pod.get("metadata") or {}).get("name"), step, (time.perf_counter() - since) * 1000))
+        if len(self._notes) == 1:
+            asyncio.get_running_loop().call_later(0.5, self._flush_notes)
+
+    def _flush_notes(self) -> None:
+        notes, self._notes = self._notes, []
+        if notes:
+            log.info("%s", "\n".join(notes))
 
     def locate(self, pod_uid: str, container: str) -> ContainerRef | None:
         """The latest instance of a pod's container (for logs and exec)."""
@@ -297,7 +308,6 @@ class Node:
                 "CreateContainerConfigError", e.message))
         bdir = w.record.bundle(s.name, s.attempt)
         cid = w.record.container_id(s.name, s.attempt)
-        instances.remove_bundle(bdir)  # a start interrupted by a crash leaves a partial one
         spec = launch.container_spec(
             pod, container, cid=cid, attempt=s.attempt, ctx=ctx, env=env,
             catalog_path=self.cfg.catalog_path, memory_capacity=self.cfg.memory_capacity,
@@ -311,6 +321,7 @@ class Node:
         config = oci.render(spec)
 
         def make_bundle() -> None:  # ~30 file system calls: off the event loop
+            instances.remove_bundle(bdir)  # a start interrupted by a crash leaves a partial one
             launch.prepare_rootfs(spec)
             write_bundle(bdir, config)
         await asyncio.to_thread(make_bundle)
@@ -332,9 +343,12 @@ class Node:
             self._prune(w, pod, s.name)
             return None  # recorded as an exited instance (StartError): restarts back off
         started = now()
-        await asyncio.to_thread(w.record.mark_started, bdir, started)  # a file create: off the loop
+
+        def mark_started() -> None:  # file creates and listings: off the event loop
+            w.record.mark_started(bdir, started)
+            self._prune(w, pod, s.name)
+        await asyncio.to_thread(mark_started)
         w.watch_exit(cid, bdir)
-        self._prune(w, pod, s.name)
         fp = f"spec.{'initContainers' if s.init else 'containers'}{{{s.name}}}"
         self.event(pod, "Normal", "Started", f"Started container {s.name}", fp)
         if not s.init or container.get("restartPolicy") == "Always":

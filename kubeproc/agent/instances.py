@@ -12,6 +12,8 @@ import datetime as _dt
 import json
 import os
 import shutil
+from dataclasses import dataclass
+from typing import Any
 
 from kubeproc.agent.podstatus import EXITED, ObservedContainer, ObservedSandbox, parse_time
 from kubeproc.agent.runtime import rootfs
@@ -36,6 +38,14 @@ def _parse_stamp(s: str) -> _dt.datetime | None:
         return parse_time(s)
 
 
+@dataclass(frozen=True)
+class _Seen:
+    started: _dt.datetime | None
+    created: _dt.datetime
+    exit: Any  # runc.Exit | None
+    message: str
+
+
 class PodRecord:
     """Paths and records of one pod under `DATA/pods/<uid>`."""
 
@@ -46,6 +56,8 @@ class PodRecord:
         # sandbox.json as last read or written through this record: a worker reads it several
         # times per sync, and only its own record writes it (None: absent; _UNREAD: not read yet)
         self._sandbox: ObservedSandbox | None | object = _UNREAD
+        self._listing: list[tuple[str, int, str]] | None = None  # container bundles, once listed
+        self._seen: dict[str, _Seen] = {}  # bundle dir -> what observe read that cannot change
 
     # ---- sandbox ----
     def sandbox(self) -> ObservedSandbox | None:
@@ -81,43 +93,76 @@ class PodRecord:
         return f"{self.uid}-{name}-{attempt}"
 
     def bundle(self, name: str, attempt: int) -> str:
+        """The bundle directory of an instance (asked for before one is created or looked at:
+        the cached listing is dropped)."""
+        self.forget_instances()
         return os.path.join(self.containers_dir, f"{name}-{attempt}")
 
     def mark_started(self, bundle: str, at: _dt.datetime) -> None:
         with open(os.path.join(bundle, "started"), "w") as f:
             f.write(stamp(at))
+        self._listing = None  # a listing taken while the bundle was being made may lack it
+        # what observe would read back (the caller watches the instance from now on)
+        created = _dt.datetime.fromtimestamp(os.stat(bundle).st_mtime, _dt.timezone.utc)
+        self._seen[bundle] = _Seen(at, created, None, "")
 
     def write_exit(self, bundle: str, exit_code: int, message: str, at: _dt.datetime) -> None:
         """An exit the agent observed itself (a start that failed, a lost container)."""
+        self._listing = None
+        self._seen.pop(bundle, None)
         tmp = os.path.join(bundle, "exit.json.tmp")
         with open(tmp, "w") as f:
             json.dump({"exitCode": exit_code, "finishedAt": stamp(at), "message": message}, f)
         os.replace(tmp, os.path.join(bundle, "exit.json"))
 
     def _entries(self) -> list[tuple[str, int, str]]:
-        out = []
+        if self._listing is not None:
+            return self._listing
+        out: list[tuple[str, int, str]] = []
         try:
             names = os.listdir(self.containers_dir)
         except FileNotFoundError:
+            self._listing = out
             return out
         for d in names:
             name, _, attempt = d.rpartition("-")
             if name and attempt.isdigit():
                 out.append((name, int(attempt), os.path.join(self.containers_dir, d)))
+        self._listing = out
         return out
 
+    def _read(self, bdir: str) -> _Seen:
+        try:
+            with open(os.path.join(bdir, "started")) as f:
+                started = _parse_stamp(f.read())
+        except OSError:
+            started = None
+        created = _dt.datetime.fromtimestamp(os.stat(bdir).st_mtime, _dt.timezone.utc)
+        ex = read_exit(bdir)
+        msg = ""
+        if ex is not None:
+            try:
+                with open(os.path.join(bdir, "exit.json")) as f:
+                    msg = str(json.load(f).get("message", ""))
+            except (OSError, ValueError):
+                pass
+        return _Seen(started, created, ex, msg)
+
     def observe(self, running: set[str], images: dict[str, str]) -> list[ObservedContainer]:
-        """Every recorded instance: `running` holds the ids the agent watches as live."""
+        """Every recorded instance: `running` holds the ids the agent watches as live.
+
+        What was read of an exited instance, or of a started one the agent still watches, is
+        kept: it cannot change, and a pod's sync would otherwise cost ~4 file system calls per
+        instance on the event loop (each one a GIL hand-off while threads are busy)."""
         out = []
         for name, attempt, bdir in self._entries():
             cid = self.container_id(name, attempt)
-            try:
-                with open(os.path.join(bdir, "started")) as f:
-                    started = _parse_stamp(f.read())
-            except OSError:
-                started = None
-            created = _dt.datetime.fromtimestamp(os.stat(bdir).st_mtime, _dt.timezone.utc)
-            ex = read_exit(bdir)
+            seen = self._seen.get(bdir)
+            if seen is None or (seen.exit is None and not (seen.started and cid in running)):
+                seen = self._read(bdir)
+                if seen.exit is not None or (seen.started and cid in running):
+                    self._seen[bdir] = seen
+            started, created, ex = seen.started, seen.created, seen.exit
             image = images.get(name, "")
             if ex is None and cid in running:
                 out.append(ObservedContainer(name, cid, attempt, "running" if started else "created",
@@ -126,17 +171,16 @@ class PodRecord:
             if ex is None:  # not live and no exit seen: lost (e.g. killed with the host's runc state)
                 out.append(ObservedContainer(name, cid, attempt, "unknown", image, created, started))
                 continue
-            msg = ""
-            try:
-                with open(os.path.join(bdir, "exit.json")) as f:
-                    msg = str(json.load(f).get("message", ""))
-            except (OSError, ValueError):
-                pass
             out.append(ObservedContainer(
                 name, cid, attempt, EXITED, image, created, started,
                 _parse_stamp(ex.finished_at) if ex.finished_at else now(),
-                ex.exit_code, ex.signal, ex.oom_killed, msg))
+                ex.exit_code, ex.signal, ex.oom_killed, seen.message))
         return out
+
+    def forget_instances(self) -> None:
+        """Drop what `observe` kept (bundles were added or removed behind this record's back)."""
+        self._listing = None
+        self._seen.clear()
 
     def prune(self, name: str) -> list[str]:
         """Remove all but the newest KEEP_PER_NAME instances of `name`; returns removed ids."""
@@ -145,12 +189,15 @@ class PodRecord:
         for attempt, bdir in mine[:-KEEP_PER_NAME]:
             remove_bundle(bdir)
             gone.append(self.container_id(name, attempt))
+        if gone:
+            self.forget_instances()
         return gone
 
     def purge(self, names: set[str]) -> None:
         for n, _, bdir in self._entries():
             if n in names:
                 remove_bundle(bdir)
+        self.forget_instances()
 
     def remove(self) -> None:
         self._sandbox = None
@@ -158,6 +205,7 @@ class PodRecord:
             for _, _, bdir in self._entries():
                 remove_bundle(bdir)
             shutil.rmtree(self.dir, ignore_errors=True)
+        self.forget_instances()
 
 
 def remove_rootfs(bundle: str) -> None:

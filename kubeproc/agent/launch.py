@@ -11,6 +11,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -42,20 +43,44 @@ class Failure:
     message: str
 
 
-def primary_gid(uid: int) -> int | None:
+# The host's /etc/passwd and /etc/group play the image's: read through NSS on every container
+# start they cost a few file reads on the event loop, so answers are kept for a few seconds.
+_ACCOUNTS_TTL = 5.0
+_accounts: dict[tuple[str, int], tuple[float, Any]] = {}
+
+
+def _cached(kind: str, uid: int, look: Any) -> Any:
+    now = time.monotonic()
+    hit = _accounts.get((kind, uid))
+    if hit is not None and now - hit[0] < _ACCOUNTS_TTL:
+        return hit[1]
+    value = look(uid)
+    _accounts[(kind, uid)] = (now, value)
+    return value
+
+
+def _lookup_gid(uid: int) -> int | None:
     try:
         return pwd.getpwuid(uid).pw_gid
     except KeyError:
         return None
 
 
-def _user_groups(uid: int) -> tuple[int, ...]:
+def _lookup_groups(uid: int) -> tuple[int, ...]:
     """containerd WithAdditionalGIDs: the user's groups from the image's /etc/group."""
     try:
         name = pwd.getpwuid(uid).pw_name
     except KeyError:
         return ()
     return tuple(g.gr_gid for g in grp.getgrall() if name in g.gr_mem)
+
+
+def primary_gid(uid: int) -> int | None:
+    return _cached("gid", uid, _lookup_gid)
+
+
+def _user_groups(uid: int) -> tuple[int, ...]:
+    return _cached("groups", uid, _lookup_groups)
 
 
 def sandbox_mounts(pod_dir: str) -> tuple[Mount, ...]:

@@ -63,7 +63,6 @@ async def serve_watch(request: web.Request, reg: Registry, t: Target, accept: co
     first_table = True
     initial_left = len(stream.initial)
     last_rv = reg.store.resource_version
-    events = stream.events().__aiter__()
     key = (t.resource.group, t.resource.plural)
     OPEN_WATCHES[key] += 1
     try:
@@ -75,28 +74,31 @@ async def serve_watch(request: web.Request, reg: Registry, t: Target, accept: co
                 break
             wait = min(remaining, BOOKMARK_INTERVAL) if bookmarks else remaining
             try:
-                kind, entry = await asyncio.wait_for(events.__anext__(), wait)
+                batch = await asyncio.wait_for(stream.next_batch(), wait)
             except asyncio.TimeoutError:
                 if bookmarks and loop.time() < deadline:
                     await resp.write(_bookmark(t, max(last_rv, reg.store.resource_version)))
                 continue
-            except StopAsyncIteration:
+            if batch is None:
                 break
-            last_rv = max(last_rv, entry.rv)
-            if accept.as_kind == "Table":
-                table = tables.to_table(t.resource, [entry.obj()], _dt.datetime.now(_dt.timezone.utc),
-                                        q.get("includeObject", "Metadata") or "Metadata", {})
-                if not first_table:
-                    table["columnDefinitions"] = None
-                first_table = False
-                line = codec.dumps({"type": kind, "object": table}) + b"\n"
-            else:
-                line = b'{"type":"' + kind.encode() + b'","object":' + entry.data + b"}\n"
-            await resp.write(line)
-            if initial_left:
-                initial_left -= 1
-                if initial_left == 0 and send_initial:
-                    await resp.write(_bookmark(t, reg.store.resource_version, initial_end=True))
+            # every event ready now goes out in one chunk (one write, one drain)
+            lines = []
+            for kind, entry in batch:
+                last_rv = max(last_rv, entry.rv)
+                if accept.as_kind == "Table":
+                    table = tables.to_table(t.resource, [entry.obj()], _dt.datetime.now(_dt.timezone.utc),
+                                            q.get("includeObject", "Metadata") or "Metadata", {})
+                    if not first_table:
+                        table["columnDefinitions"] = None
+                    first_table = False
+                    lines.append(codec.dumps({"type": kind, "object": table}) + b"\n")
+                else:
+                    lines.append(b'{"type":"' + kind.encode() + b'","object":' + entry.data + b"}\n")
+                if initial_left:
+                    initial_left -= 1
+                    if initial_left == 0 and send_initial:
+                        lines.append(_bookmark(t, reg.store.resource_version, initial_end=True))
+            await resp.write(b"".join(lines))
     except (ConnectionResetError, asyncio.CancelledError):
         stream.close()
         raise

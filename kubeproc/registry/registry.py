@@ -337,15 +337,37 @@ class WatchStream:
         self.watcher = watcher
         self.initial = initial
         self.store = store
+        self._sent_initial = 0
+        self._ended = False
 
     async def events(self) -> AsyncIterator[tuple[str, Entry]]:
-        for entry in self.initial:
-            yield "ADDED", entry
-        while True:
-            item = await self.watcher.queue.get()
+        while (batch := await self.next_batch()) is not None:
+            for item in batch:
+                yield item
+
+    async def next_batch(self, limit: int = 256) -> list[tuple[str, Entry]] | None:
+        """The next events: waits for one, then takes those already queued (at most `limit`),
+        so a burst is written to the client at once; None once the stream has ended. Only the
+        first queue read waits, so a cancelled call loses no event."""
+        if self._sent_initial < len(self.initial):
+            start = self._sent_initial
+            self._sent_initial = min(len(self.initial), start + limit)
+            return [("ADDED", e) for e in self.initial[start:self._sent_initial]]
+        if self._ended:
+            return None
+        queue = self.watcher.queue
+        item = await queue.get()
+        if item is None:
+            self._ended = True
+            return None
+        batch = [item]
+        while len(batch) < limit and not queue.empty():
+            item = queue.get_nowait()
             if item is None:
-                return
-            yield item
+                self._ended = True
+                break
+            batch.append(item)
+        return batch
 
     def close(self) -> None:
         self.watcher.close()

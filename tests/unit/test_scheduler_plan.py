@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from kubeproc.controllers.scheduler.nodeinfo import build_infos
 from kubeproc.controllers.scheduler.plan import (Bind, Unschedulable, pods_by_node, schedule,
                                                  tolerates)
 from kubeproc.controllers.scheduler.requests import pod_requests
@@ -304,3 +305,69 @@ TOLERATION_CASES = [
                          ids=[c[0] for c in TOLERATION_CASES])
 def test_tolerates(tol: dict, taint: dict, expected: bool) -> None:
     assert tolerates(tol, taint) is expected
+
+
+# ---- NodeInfo aggregates (infos=) decide exactly like walking the pods -------------------
+
+
+HP = {"containerPort": 80, "hostPort": 8080}
+EQUIVALENCE_CASES = CASES + [
+    ("pods-spread-over-nodes",
+     pod("p", ctr("1")), [node("n1"), node("n2")],
+     [bound(pod("a", ctr("1500m"))), bound(pod("b", ctr("1500m")), "n2"),
+      bound(pod("c", ctr("100m")), "n2")],
+     None),
+    ("self-excluded-on-a-full-node-with-preemption",
+     pod("p", ctr("2"), priority=10), [node("n1")],
+     [bound(pod("p", ctr("2"))), bound(pod("a", ctr("1")))], None),
+    ("self-excluded-keeps-host-port-free",
+     pod("p", ctr(ports=[HP])), [node()], [bound(pod("p", ctr(ports=[HP])))], None),
+    ("wildcard-host-ip-conflicts-with-specific",
+     pod("p", ctr(ports=[HP])), [node()],
+     [bound(pod("a", ctr(ports=[dict(HP, hostIP="10.0.0.1")])))], None),
+    ("distinct-host-ips-fit",
+     pod("p", ctr(ports=[dict(HP, hostIP="10.0.0.2")])), [node()],
+     [bound(pod("a", ctr(ports=[dict(HP, hostIP="10.0.0.1")])))], None),
+    ("terminating-pod-with-port",
+     pod("p", ctr("1", ports=[HP])), [node()],
+     [dict(bound(pod("a", ctr("2", ports=[HP]))),
+           metadata={"name": "a", "uid": "a", "deletionTimestamp": "2026-01-01T00:00:00Z"})],
+     None),
+    ("too-many-pods-counts-only-live-ones",
+     pod(), [node(pods="2")],
+     [bound(pod("a")), bound(pod("b"), phase="Succeeded"), bound(pod("c"))], None),
+    ("pods-on-unknown-node-ignored",
+     pod("p", ctr("2")), [node()], [bound(pod("a", ctr("2")), "gone")], None),
+]
+
+
+@pytest.mark.parametrize("count_terminating", [False, True], ids=["live", "count-terminating"])
+@pytest.mark.parametrize("p,nodes,others", [c[1:4] for c in EQUIVALENCE_CASES],
+                         ids=[c[0] for c in EQUIVALENCE_CASES])
+def test_infos_give_the_same_result(p: dict, nodes: list, others: list,
+                                    count_terminating: bool) -> None:
+    before = copy.deepcopy((p, nodes, others))
+    want = schedule(p, nodes, pods_by_node(others), count_terminating=count_terminating)
+    infos = build_infos(others, count_terminating=count_terminating)
+    got = schedule(p, nodes, count_terminating=count_terminating, infos=infos)
+    assert got == want
+    assert (p, nodes, others) == before  # inputs untouched
+    assert infos == build_infos(others, count_terminating=count_terminating)
+
+
+def test_infos_excluded_self_changes_the_answer() -> None:
+    # guards the case above against passing vacuously: without the uid rule it would not fit
+    infos = build_infos([bound(pod("p", ctr("2")))])
+    assert schedule(pod("p", ctr("2")), [node()], infos=infos, count_terminating=True) \
+        == Bind("n1")
+    assert schedule(pod("q", ctr("2")), [node()], infos=infos, count_terminating=True) \
+        == Unschedulable("0/1 nodes are available: 1 Insufficient cpu. " + NO_VICTIMS)
+
+
+@pytest.mark.parametrize("kw", [
+    {"pods_on_nodes": {}, "infos": {}},
+    {"infos": build_infos([bound(pod("a"))], count_terminating=True)},
+], ids=["both-sources", "infos-built-with-other-count-terminating"])
+def test_infos_misuse_is_rejected(kw: dict) -> None:
+    with pytest.raises(ValueError):
+        schedule(pod(), [node()], count_terminating=False, **kw)

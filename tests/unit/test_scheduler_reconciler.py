@@ -298,3 +298,67 @@ def test_binding_sets_node_name_and_pod_scheduled_in_one_write(tmp_path: Path) -
         assert (condition(first) or {}).get("status") == "True"
         assert len(seen) == 1  # no second (status) write for the condition
     run_with_scheduler(tmp_path, [node("n1", 4)], scenario)
+
+
+def test_node_infos_follow_the_cache_incrementally(tmp_path: Path) -> None:
+    # cache.go keeps NodeInfo aggregates in step with every add/update/remove/assume: after
+    # each event the incremental infos equal infos rebuilt from the bound pods.
+    from kubeproc.controllers.scheduler.nodeinfo import build_infos
+
+    async def body() -> None:
+        async with cluster(tmp_path) as reg:
+            client = LocalClient(reg, "test")
+            assert POD is not None and NODE is not None
+            await create_ready_node(client, node("n1", 4))
+            for name, cpu in (("a", "1500m"), ("b", "1"), ("c", "500m")):
+                await client.create(POD, pod(name, cpu=cpu))
+            sched = Scheduler(LocalClient(reg, "default-scheduler"),
+                              EventRecorder(LocalClient(reg, "s"), "default-scheduler"))
+            for n in client.list(NODE)[0]:
+                sched._observe_node(n, False)
+            for p in client.list(POD)[0]:
+                sched._observe_pod(p, False)
+
+            def check(cpu_by_node: dict[str, int]) -> None:
+                assert sched.infos == build_infos(sched.bound.values())
+                assert {n: i.requested.get("cpu", 0) for n, i in sched.infos.items()} \
+                    == cpu_by_node
+
+            check({})
+            for name in ("a", "b", "c"):
+                await sched._reconcile(("default", name))  # bind = assume at once
+            check({"n1": 3000})
+            for p in client.list(POD)[0]:  # the watch catches up with the bindings
+                sched._observe_pod(p, False)
+            check({"n1": 3000})
+
+            def finish(p: dict[str, Any]) -> dict[str, Any]:
+                p["status"]["phase"] = "Succeeded"
+                return p
+            done = await client.mutate(POD, "default", "a", finish, subresource="status")
+            stale = copy.deepcopy(done)
+            sched._observe_pod(done, False)
+            check({"n1": 1500})  # a terminal pod frees its requests
+            stale["metadata"]["resourceVersion"] = "1"
+            stale["status"]["phase"] = "Running"
+            sched._observe_pod(stale, False)  # older than what the cache holds: ignored
+            check({"n1": 1500})
+
+            await client.delete(POD, "default", "b")  # graceful: terminating, still counts
+            sched._observe_pod(get_pod(client, "b"), False)
+            check({"n1": 1500})
+
+            moved = copy.deepcopy(get_pod(client, "c"))  # before its Node is known
+            moved["spec"]["nodeName"] = "n2"
+            moved["metadata"]["resourceVersion"] = str(int(
+                moved["metadata"]["resourceVersion"]) + 100)
+            sched._observe_pod(moved, False)
+            check({"n1": 1000, "n2": 500})
+
+            sched._observe_pod(moved, True)
+            check({"n1": 1000})
+            sched._observe_pod(get_pod(client, "b"), True)
+            check({})
+            assert set(sched.bound) == {("default", "a")}
+            sched.queue.close()
+    asyncio.run(body())

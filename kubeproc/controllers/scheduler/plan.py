@@ -1,6 +1,7 @@
 """Where a pending pod goes: the default scheduler's filters and its FailedScheduling message.
 
-Pure: `schedule(pod, nodes, pods_on_nodes)` returns `Bind(node)` or `Unschedulable(message)`.
+Pure: `schedule(pod, nodes, pods_on_nodes)` (or `infos=` per-node aggregates, see nodeinfo.py)
+returns `Bind(node)` or `Unschedulable(message)`.
 Ports, in the default profile's order, the PreFilter of NodeAffinity (matchFields
 metadata.name), the Filters NodeUnschedulable, NodeName, TaintToleration, NodeAffinity,
 NodePorts and NodeResourcesFit, the DefaultPreemption dry run (messages only: no victim is
@@ -13,7 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from kubeproc.controllers.scheduler.requests import node_allocatable, pod_requests, sum_requests
+from kubeproc.controllers.scheduler.nodeinfo import (HostPort, NodeInfo, PodList, Usage,
+                                                     counts_on_node, host_ports)
+from kubeproc.controllers.scheduler.requests import node_allocatable, pod_requests
+
+__all__ = ["Bind", "Unschedulable", "counts_on_node", "matches_node_affinity", "pods_by_node",
+           "schedule", "tolerates"]
 
 # Filter reason strings of the plugins (pkg/scheduler/framework/plugins/*).
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"
@@ -62,13 +68,6 @@ def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _name(obj: Mapping[str, Any]) -> str:
     return (obj.get("metadata") or {}).get("name", "")
-
-
-def counts_on_node(pod: Mapping[str, Any], *, count_terminating: bool = False) -> bool:
-    """Whether a pod bound to a node holds its resources (terminal pods never do)."""
-    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-        return False
-    return count_terminating or not (pod.get("metadata") or {}).get("deletionTimestamp")
 
 
 def pods_by_node(pods: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -198,18 +197,7 @@ def _prefilter_node_names(pod: Mapping[str, Any]) -> set[str] | None:
 
 # ---- filters ---------------------------------------------------------------------------------
 
-def _host_ports(pod: Mapping[str, Any]) -> list[tuple[str, str, int]]:
-    spec = _spec(pod)
-    out = []
-    for c in list(spec.get("containers") or ()) + list(spec.get("initContainers") or ()):
-        for p in c.get("ports") or ():
-            if p.get("hostPort"):
-                out.append((p.get("hostIP") or "0.0.0.0", p.get("protocol") or "TCP",
-                            int(p["hostPort"])))
-    return out
-
-
-def _ports_conflict(want: list[tuple[str, str, int]], used: list[tuple[str, str, int]]) -> bool:
+def _ports_conflict(want: Iterable[HostPort], used: Iterable[HostPort]) -> bool:
     # HostPortInfo.CheckConflict: 0.0.0.0 overlaps every address of the same protocol/port.
     for ip, proto, port in want:
         for uip, uproto, uport in used:
@@ -219,14 +207,13 @@ def _ports_conflict(want: list[tuple[str, str, int]], used: list[tuple[str, str,
     return False
 
 
-def _fit(pod: Mapping[str, Any], node: Mapping[str, Any],
-         others: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+def _fit(pod: Mapping[str, Any], node: Mapping[str, Any], others: Usage) -> tuple[str, ...]:
     # noderesources.fitsRequest: pod count, then cpu, memory, ephemeral-storage, scalars.
     alloc, allowed = node_allocatable(node)
-    used = sum_requests(others)
+    used = others.requested
     want = pod_requests(pod)
     reasons = []
-    if len(others) + 1 > allowed:
+    if others.count + 1 > allowed:
         reasons.append(REASON_TOO_MANY_PODS)
     names = ["cpu", "memory", "ephemeral-storage"]
     names += sorted(k for k in want if k not in names)
@@ -237,8 +224,7 @@ def _fit(pod: Mapping[str, Any], node: Mapping[str, Any],
     return tuple(reasons)
 
 
-def _filter(pod: Mapping[str, Any], node: Mapping[str, Any],
-            others: Sequence[Mapping[str, Any]]) -> _Status | None:
+def _filter(pod: Mapping[str, Any], node: Mapping[str, Any], others: Usage) -> _Status | None:
     """The first failing filter's status, in the default profile's order; None when it fits."""
     spec, nspec = _spec(pod), _spec(node)
     tolerations = spec.get("tolerations") or ()
@@ -255,8 +241,8 @@ def _filter(pod: Mapping[str, Any], node: Mapping[str, Any],
                             f"{taint.get('value', '')}}}",), False)
     if not matches_node_affinity(pod, node):
         return _Status((REASON_AFFINITY,), False)
-    want = _host_ports(pod)
-    if want and _ports_conflict(want, [hp for o in others for hp in _host_ports(o)]):
+    want = host_ports(pod)
+    if want and _ports_conflict(want, others.ports):
         return _Status((REASON_PORTS,), True)
     reasons = _fit(pod, node, others)
     if reasons:
@@ -298,36 +284,68 @@ def _preempt(pod: Mapping[str, Any], nodes: Sequence[Mapping[str, Any]],
         if len(keep) == len(others):
             results.append(_Status((PREEMPTION_NO_VICTIMS,), False))
             continue
-        after = _filter(pod, node, keep)
+        after = _filter(pod, node, PodList(keep))
         if after is None:
             return "", _name(node)  # a candidate exists: upstream preempts, no PostFilter msg
         results.append(after)
     return "preemption: " + _histogram(len(nodes), results), None
 
 
+def _without_self(pods: Iterable[Mapping[str, Any]], uid: str | None, *,
+                  count_terminating: bool) -> list[Mapping[str, Any]]:
+    return [p for p in pods if counts_on_node(p, count_terminating=count_terminating)
+            and (uid is None or (p.get("metadata") or {}).get("uid") != uid)]
+
+
+_NO_PODS = NodeInfo()
+
+
 def schedule(pod: Mapping[str, Any], nodes: Sequence[Mapping[str, Any]],
-             pods_on_nodes: Mapping[str, Iterable[Mapping[str, Any]]], *,
-             count_terminating: bool = False) -> Bind | Unschedulable:
+             pods_on_nodes: Mapping[str, Iterable[Mapping[str, Any]]] | None = None, *,
+             count_terminating: bool = False,
+             infos: Mapping[str, NodeInfo] | None = None) -> Bind | Unschedulable:
     """Pick a node for `pod` (the first feasible one in `nodes` order) or say why none fits.
 
     `pods_on_nodes` maps node name -> pods bound there (the pod itself excluded); terminal
-    pods, and pods being deleted unless `count_terminating`, hold no resources. Inputs are not
-    mutated.
+    pods, and pods being deleted unless `count_terminating`, hold no resources. Alternatively
+    `infos` maps node name -> NodeInfo (built with the same `count_terminating`; a missing
+    node has no pods): the filters then read its sums instead of walking pods, with the same
+    results. Give one of the two, not both. Inputs are not mutated.
     """
+    if infos is not None and pods_on_nodes is not None:
+        raise ValueError("schedule: give pods_on_nodes or infos, not both")
     n = len(nodes)
     uid = (pod.get("metadata") or {}).get("uid")
-    on_node = {
-        name: [p for p in ps if counts_on_node(p, count_terminating=count_terminating)
-               and (uid is None or (p.get("metadata") or {}).get("uid") != uid)]
-        for name, ps in pods_on_nodes.items()
-    }
+    on_node: Mapping[str, Sequence[Mapping[str, Any]]] = {}
+    if infos is None:
+        on_node = {name: _without_self(ps, uid, count_terminating=count_terminating)
+                   for name, ps in (pods_on_nodes or {}).items()}
+    else:
+        for name, info in infos.items():
+            if info.count_terminating != count_terminating:
+                raise ValueError(f"schedule: NodeInfo of {name!r} was built with "
+                                 f"count_terminating={info.count_terminating}")
+
+    def pods_of_nodes() -> Mapping[str, Sequence[Mapping[str, Any]]]:
+        # Only the preemption dry run (after every node failed) needs the pods themselves.
+        if infos is None:
+            return on_node
+        return {name: _without_self(info.pods(), uid, count_terminating=count_terminating)
+                for name, info in infos.items()}
+
+    def usage_of(name: str) -> Usage:
+        if infos is None:
+            return PodList(on_node.get(name, ()))
+        # The pod being scheduled never competes with itself (matched by uid, as above).
+        return infos.get(name, _NO_PODS).without_uid(uid)
+
     if n == 0:
         return Unschedulable("no nodes available to schedule pods")
     allowed = _prefilter_node_names(pod)
     if allowed is not None and not allowed:
         # PreFilter rejection: the message is the plugin's, every node gets the same status.
         statuses = {_name(nd): _Status((REASON_AFFINITY_CONFLICT,), False) for nd in nodes}
-        post, _ = _preempt(pod, nodes, statuses, on_node)
+        post, _ = _preempt(pod, nodes, statuses, pods_of_nodes())
         return Unschedulable(f"0/{n} nodes are available: {REASON_AFFINITY_CONFLICT}. {post}")
     statuses = {}
     for node in nodes:
@@ -335,10 +353,10 @@ def schedule(pod: Mapping[str, Any], nodes: Sequence[Mapping[str, Any]],
         if allowed is not None and name not in allowed:
             statuses[name] = _Status((REASON_PREFILTER_AFFINITY,), False)
             continue
-        st = _filter(pod, node, on_node.get(name, ()))
+        st = _filter(pod, node, usage_of(name))
         if st is None:
             return Bind(name)
         statuses[name] = st
     message = _histogram(n, statuses.values())
-    post, nominated = _preempt(pod, nodes, statuses, on_node)
+    post, nominated = _preempt(pod, nodes, statuses, pods_of_nodes())
     return Unschedulable(f"{message} {post}" if post else message, nominated)

@@ -18,7 +18,8 @@ from typing import Any
 
 from kubeproc.api import errors, resources
 from kubeproc.client.local import LocalClient
-from kubeproc.controllers.scheduler.plan import Bind, Unschedulable, pods_by_node, schedule
+from kubeproc.controllers.scheduler.nodeinfo import NodeInfo
+from kubeproc.controllers.scheduler.plan import Bind, Unschedulable, schedule
 from kubeproc.controllers.volume.binder import claim_names
 from kubeproc.controllers.volume.scheduling import claims_to_select, prefilter_reason, select_node
 from kubeproc.machinery import runner
@@ -106,7 +107,11 @@ class Scheduler:
         self.queue = WorkQueue(base_delay=0.05, max_delay=max_backoff)  # API-error retries
         self.nodes: dict[str, dict[str, Any]] = {}
         self.bound: dict[Key, dict[str, Any]] = {}  # pods with spec.nodeName (incl. assumed)
+        # node name -> the aggregates of `bound` there (kept in step by _set_bound; nodes
+        # where no pod holds resources have no entry)
+        self.infos: dict[str, NodeInfo] = {}
         self.pending: dict[Key, str] = {}  # ours to schedule -> signature when last tried
+        self._signed_rv: dict[Key, str] = {}  # resourceVersion that pending[key] was taken at
         self._attempts: dict[Key, tuple[int, float]] = {}  # failures, monotonic time of last
         self._flush: dict[Key, asyncio.TimerHandle] = {}  # unschedulable pods' periodic retry
 
@@ -140,6 +145,42 @@ class Scheduler:
             self._enqueue(key)
 
     # ---- cache -----------------------------------------------------------------------
+    def _set_bound(self, key: Key, pod: dict[str, Any] | None) -> None:
+        """Record a bound pod (None: forget it) in `bound` and in its node's NodeInfo, moving
+        it off the node it was on before (cache.go AddPod/UpdatePod/RemovePod/AssumePod; an
+        info is made on demand, before its Node is seen)."""
+        old = self.bound.pop(key, None) if pod is None else self.bound.get(key)
+        old_node = ((old.get("spec") or {}).get("nodeName") or "") if old is not None else ""
+        new_node = ((pod.get("spec") or {}).get("nodeName") or "") if pod is not None else ""
+        if old_node and old_node != new_node:
+            self._node_info_op(old_node, key, None)
+        if pod is not None:
+            self.bound[key] = pod
+            if new_node:
+                self._node_info_op(new_node, key, pod)
+
+    def _node_info_op(self, node: str, key: Key, pod: dict[str, Any] | None) -> None:
+        info = self.infos.get(node)
+        if info is None:
+            if pod is None:
+                return
+            info = self.infos[node] = NodeInfo(count_terminating=True)
+        if pod is None:
+            info.remove(key)
+        else:
+            info.update(key, pod)  # a terminal pod is dropped from the info here
+        if not len(info):
+            del self.infos[node]
+
+    def _pending_signature(self, key: Key, pod: Mapping[str, Any]) -> str:
+        # The same resourceVersion means the same object: reuse the signature taken when the
+        # watch delivered it instead of serialising metadata and spec again.
+        rv = (pod.get("metadata") or {}).get("resourceVersion")
+        if rv and self._signed_rv.get(key) == rv and key in self.pending:
+            return self.pending[key]
+        self._signed_rv[key] = rv or ""
+        return _signature(pod)
+
     def _observe_node(self, node: dict[str, Any], deleted: bool) -> None:
         name = node["metadata"]["name"]
         old = self.nodes.get(name)
@@ -156,8 +197,10 @@ class Scheduler:
         key = _key(pod)
         if deleted:
             self.pending.pop(key, None)
+            self._signed_rv.pop(key, None)
             self._attempts.pop(key, None)
-            if self.bound.pop(key, None) is not None:
+            if key in self.bound:
+                self._set_bound(key, None)
                 self._requeue_pending()  # its resources are free again
             return
         old = self.bound.get(key)
@@ -165,16 +208,17 @@ class Scheduler:
             return  # older than the pod we assumed after binding it
         if (pod.get("spec") or {}).get("nodeName"):
             self.pending.pop(key, None)
+            self._signed_rv.pop(key, None)
             self._attempts.pop(key, None)
-            self.bound[key] = pod
+            self._set_bound(key, pod)
             if _terminal(pod) and (old is None or not _terminal(old)):
                 self._requeue_pending()
             return
-        self.bound.pop(key, None)
+        self._set_bound(key, None)
         if not self.responsible(pod):
             self.pending.pop(key, None)
             return
-        sig = _signature(pod)
+        sig = self._pending_signature(key, pod)
         if self.pending.get(key) != sig:  # new, or changed beyond status since last try
             self.pending[key] = sig
             self._enqueue(key)
@@ -212,7 +256,7 @@ class Scheduler:
             self.pending.pop(key, None)
             self._attempts.pop(key, None)
             return
-        self.pending[key] = _signature(pod)
+        self.pending[key] = self._pending_signature(key, pod)
         nodes = [self.nodes[n] for n in sorted(self.nodes)]
         claims, classes = self._claims_of(pod)
         reason = prefilter_reason(pod, claims, classes)
@@ -222,7 +266,7 @@ class Scheduler:
                 f"0/{n} nodes are available: {reason}. preemption: 0/{n} nodes are available: "
                 f"{n} Preemption is not helpful for scheduling.")
         else:
-            result = schedule(pod, nodes, pods_by_node(self.bound.values()), count_terminating=True)
+            result = schedule(pod, nodes, count_terminating=True, infos=self.infos)
         if isinstance(result, Bind):
             await self._select_volume_node(pod, result.node, claims, classes)
             await self._bind(pod, result.node)
@@ -286,8 +330,9 @@ class Scheduler:
             log.info("binding %s/%s to %s abandoned: %s", ns, name, node, exc)
             self.pending.pop((ns, name), None)
             return
-        self.bound[(ns, name)] = bound  # assume: later pods see this one's requests at once
+        self._set_bound((ns, name), bound)  # assume: later pods see its requests at once
         self.pending.pop((ns, name), None)
+        self._signed_rv.pop((ns, name), None)
         self._attempts.pop((ns, name), None)
         await self.recorder.normal(pod, "Scheduled",
                                    f"Successfully assigned {ns}/{name} to {node}", action="Binding")
