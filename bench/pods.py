@@ -128,8 +128,9 @@ def cpu_delta(a: tuple, b: tuple, pods: int) -> dict[str, float]:
     ticks = [y - x for x, y in zip(a[3], b[3])]
     idle = (ticks[3] + ticks[4]) / max(sum(ticks), 1) * 100  # idle + iowait
     per = 1000 / max(pods, 1)
+    busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
     return {"kubeproc": (b[0] - a[0]) * per, "monitor": (b[1] - a[1]) * per,
-            "bench": (b[2] - a[2]) * per, "idle": idle}
+            "bench": (b[2] - a[2]) * per, "idle": idle, "machine": busy * per}
 
 
 def shim_private_kb(data_dir: str) -> tuple[int, int]:
@@ -147,7 +148,7 @@ def shim_private_kb(data_dir: str) -> tuple[int, int]:
     return count, total
 
 
-_TRACE = re.compile(r"trace pod=\S+ step=(\S+) ms=([\d.]+)")
+_TRACE = re.compile(r"trace pod=(\S+) step=(\S+) ms=([\d.]+)")
 
 
 def trace_count(log_path: str) -> int:
@@ -161,8 +162,18 @@ def trace_medians(log_path: str, skip: int = 0) -> dict[str, float]:
     with open(log_path, errors="replace") as f:
         lines = [m for m in map(_TRACE.search, f) if m][skip:]
     for m in lines:
-        steps.setdefault(m.group(1), []).append(float(m.group(2)))
+        steps.setdefault(m.group(2), []).append(float(m.group(3)))
     return {k: statistics.median(v) for k, v in steps.items()}
+
+
+def trace_of(log_path: str, pods: set[str]) -> dict[str, dict[str, float]]:
+    """The traced steps of each of `pods` (the slowest ones, to see where outliers lose time)."""
+    out: dict[str, dict[str, float]] = {}
+    with open(log_path, errors="replace") as f:
+        for m in map(_TRACE.search, f):
+            if m and m.group(1) in pods:
+                out.setdefault(m.group(1), {})[m.group(2)] = float(m.group(3))
+    return out
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -188,7 +199,17 @@ async def run(args: argparse.Namespace) -> None:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(30)
+        last = f"seq-{args.sequential - 1}"
+        deadline = time.monotonic() + 5  # the agent logs its trace lines in batches
+        while not trace_of(log_path, {last}).get(last, {}).get("status_write") and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
         steps = trace_medians(log_path, skip)
+        slow = sorted(range(len(seq)), key=lambda i: seq[i])[-3:]
+        slowest = trace_of(log_path, {f"seq-{i}" for i in slow})
+        for i in reversed(slow):
+            name = f"seq-{i}"
+            print(f"slow: {name} {seq[i]:.1f} ms (bound after {b.to_bind[i]:.1f}): " + ", ".join(
+                f"{k} {v:.1f}" for k, v in sorted(slowest.get(name, {}).items())))
         steps["scheduled (create → bound, seen by watch)"] = statistics.median(b.to_bind)
         steps["kubeproc CPU per pod"] = (cpu1[0] - cpu0[0]) * 1000 / args.sequential
         steps["monitor + runc CPU per pod"] = (cpu1[1] - cpu0[1]) * 1000 / args.sequential
@@ -239,8 +260,9 @@ def report(seq: list[float], steps: dict[str, float], bursts: dict | None) -> No
         if bursts["burst"]:
             c = bursts["cpu"]
             print(f"\nCPU during the burst of {bursts['burst']}, per pod: kubeproc {c['kubeproc']:.1f} ms, "
-                  f"monitor + runc {c['monitor']:.1f} ms, this benchmark {c['bench']:.1f} ms; "
-                  f"the machine was idle {c['idle']:.0f} % of the time")
+                  f"monitor + runc {c['monitor']:.1f} ms, this benchmark {c['bench']:.1f} ms, "
+                  f"the whole machine {c['machine']:.1f} ms (kernel threads and everything else "
+                  f"included); the machine was idle {c['idle']:.0f} % of the time")
     print("\nwhere a sequential pod's start goes (median ms): " +
           ", ".join(f"{k} {v:.1f}" for k, v in sorted(steps.items())))
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +105,7 @@ class Node:
         # where a pod's start time goes (bench/pods.py reads these lines from the server log)
         self.trace = bool(os.environ.get("KUBEPROC_TRACE"))
         self._notes: list[str] = []  # trace lines not yet logged
+        self._notes_lock = threading.Lock()
         self.volume_sources = self._volume_sources()
         self.probes = ProbeManager(self.exec_sync, self._probe_changed, self._probe_event,
                                    time_scale=cfg.probe_time_scale)
@@ -159,13 +161,20 @@ class Node:
         per step would cost the event loop a system call each)."""
         if not self.trace:
             return
-        self._notes.append("trace pod=%s step=%s ms=%.2f" % (
-            (pod.get("metadata") or {}).get("name"), step, (time.perf_counter() - since) * 1000))
-        if len(self._notes) == 1:
+        line = "trace pod=%s step=%s ms=%.2f" % (
+            (pod.get("metadata") or {}).get("name"), step, (time.perf_counter() - since) * 1000)
+        with self._notes_lock:  # steps of a sandbox are noted from its thread
+            self._notes.append(line)
+            if len(self._notes) > 1:
+                return
+        try:
             asyncio.get_running_loop().call_later(0.5, self._flush_notes)
+        except RuntimeError:  # not on the event loop: flush now
+            self._flush_notes()
 
     def _flush_notes(self) -> None:
-        notes, self._notes = self._notes, []
+        with self._notes_lock:
+            notes, self._notes = self._notes, []
         if notes:
             log.info("%s", "\n".join(notes))
 
