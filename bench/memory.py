@@ -164,7 +164,7 @@ def create_and_wait(inst: Instance, prefix: str, n: int) -> float:
     """Create `n` sleep pods one after another; wait until every container runs; seconds."""
     t0 = time.monotonic()
     for i in range(n):
-        status, body = inst.request("POST", f"/api/v1/namespaces/{NS}/pods", pod(f"{prefix}-{i}"))
+        status, body = inst.request("POST", f"/api/v1/namespaces/{NS}/pods", pod(f"{prefix}-{i}"), timeout=60)
         assert status == 201, body
     deadline = time.monotonic() + 60 + 2 * n
     while time.monotonic() < deadline:

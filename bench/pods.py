@@ -5,7 +5,13 @@ Starts a private kubeproc with its node agent and measures, through the API and 
   creation request sent → the watch shows every container running (no probes);
 - bursts: 100 and 500 pods created at once (32 concurrent clients) → all started;
 - agent memory per running pod: kubeproc's RSS and the container monitor's private memory;
-- where the time goes: the agent's per-step timings (KUBEPROC_TRACE) as medians.
+- where the time goes: the agent's per-step timings (KUBEPROC_TRACE) as medians, the slowest
+  sequential pods' steps, and CPU per pod (kubeproc and its kernel share, the monitor with its
+  runc children, the whole machine from /proc/stat).
+Profiling aids: `--pyspy OUT` / `--pyspy-burst OUT` (py-spy, PYSPY=path) during the sequential
+part / the big burst; BENCH_PERF=OUT records kubeproc with `perf record -g` during the burst;
+`--settle S` waits S seconds before the big burst (ext4 without a journal slows inode allocation
+for ~15 s after many deletions).
 Prints a Markdown table for docs/benchmarks.md.
 """
 
@@ -116,12 +122,16 @@ class Bench:
         return max(ends) - t0
 
 
-def cpu_snapshot(inst: Instance) -> tuple[float, float, float, list[int]]:
-    """(kubeproc CPU s, monitor + its children CPU s, this process's CPU s, /proc/stat cpu line)."""
+def cpu_snapshot(inst: Instance) -> tuple[float, float, float, list[int], float]:
+    """(kubeproc CPU s, monitor + its children CPU s, this process's CPU s, /proc/stat cpu line,
+    kubeproc's system CPU s)."""
     with open("/proc/stat") as f:
         total = [int(x) for x in f.readline().split()[1:]]
     t = os.times()
-    return cpu_seconds(inst.proc.pid)[0], monitor_cpu(inst.data_dir), t.user + t.system, total
+    with open(f"/proc/{inst.proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    sys_s = int(fields[12]) / os.sysconf("SC_CLK_TCK")  # kubeproc's system time (stime)
+    return cpu_seconds(inst.proc.pid)[0], monitor_cpu(inst.data_dir), t.user + t.system, total, sys_s
 
 
 def cpu_delta(a: tuple, b: tuple, pods: int) -> dict[str, float]:
@@ -130,7 +140,8 @@ def cpu_delta(a: tuple, b: tuple, pods: int) -> dict[str, float]:
     per = 1000 / max(pods, 1)
     busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
     return {"kubeproc": (b[0] - a[0]) * per, "monitor": (b[1] - a[1]) * per,
-            "bench": (b[2] - a[2]) * per, "idle": idle, "machine": busy * per}
+            "bench": (b[2] - a[2]) * per, "idle": idle, "machine": busy * per,
+            "kubeproc_sys": (b[4] - a[4]) * per}
 
 
 def shim_private_kb(data_dir: str) -> tuple[int, int]:
@@ -221,7 +232,14 @@ async def run(args: argparse.Namespace) -> None:
         shims, shim_kb = shim_private_kb(inst.data_dir)
         await b.delete_all()
         rss0 = rss_mb(inst.proc.pid)
+        if args.settle:
+            # ext4 without a journal (this machine's root fs) skips inodes freed in the last
+            # ~15 s on every inode allocation (ialloc.c recently_deleted): let them age
+            await asyncio.sleep(args.settle)
         spy = start_pyspy(args.pyspy_burst, inst.proc.pid) if args.pyspy_burst else None
+        if os.environ.get("BENCH_PERF"):
+            spy = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-o", os.environ["BENCH_PERF"],
+                                    "-p", str(inst.proc.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         c0 = cpu_snapshot(inst)
         burst500 = await b.burst(args.burst, "b500") if args.burst else 0.0
         burst_cpu = cpu_delta(c0, cpu_snapshot(inst), args.burst)
@@ -259,7 +277,8 @@ def report(seq: list[float], steps: dict[str, float], bursts: dict | None) -> No
         print(f"| kubeproc RSS with 100 pods running | {bursts['rss100']:.0f} MB | |")
         if bursts["burst"]:
             c = bursts["cpu"]
-            print(f"\nCPU during the burst of {bursts['burst']}, per pod: kubeproc {c['kubeproc']:.1f} ms, "
+            print(f"\nCPU during the burst of {bursts['burst']}, per pod: kubeproc {c['kubeproc']:.1f} ms "
+                  f"(of which in the kernel {c['kubeproc_sys']:.1f} ms), "
                   f"monitor + runc {c['monitor']:.1f} ms, this benchmark {c['bench']:.1f} ms, "
                   f"the whole machine {c['machine']:.1f} ms (kernel threads and everything else "
                   f"included); the machine was idle {c['idle']:.0f} % of the time")
@@ -274,6 +293,8 @@ def main() -> None:
     p.add_argument("--pyspy", metavar="OUT", help="profile kubeproc with py-spy during the "
                    "sequential part (collapsed stacks into OUT)")
     p.add_argument("--pyspy-burst", metavar="OUT", help="the same during the big burst")
+    p.add_argument("--settle", type=float, default=0.0, metavar="S",
+                   help="wait S seconds after deleting the first burst's pods before the big burst")
     p.add_argument("--no-bursts", dest="bursts", action="store_false",
                    help="sequential startup only")
     asyncio.run(run(p.parse_args()))

@@ -77,6 +77,7 @@ async def start_node(cfg: Any, registry: Registry) -> NodeParts:
     try:  # refuse before touching the host
         nft = Nft()
         await asyncio.to_thread(hostnet.check_free, netcfg.bridge, cfg.service_cidr)
+        await asyncio.to_thread(hostnet.check_pod_cidr_free, netcfg.bridge, netcfg.pod_cidr)
     except (hostnet.HostNetError, NftError) as e:
         raise SystemExit(f"kubeproc: {e}")
     await asyncio.to_thread(network.ensure_bridge)

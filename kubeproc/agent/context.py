@@ -329,16 +329,18 @@ class Node:
         t0 = time.perf_counter()
         config = oci.render(spec)
 
+        log_path = os.path.join(self.log_dir(pod), s.name, f"{s.attempt}.log")
+
         def make_bundle() -> None:  # ~30 file system calls: off the event loop
             instances.remove_bundle(bdir)  # a start interrupted by a crash leaves a partial one
             launch.prepare_rootfs(spec)
             write_bundle(bdir, config)
+            self.runtime.prepare(bdir, log_path)
         await asyncio.to_thread(make_bundle)
         self.note(pod, "bundle", t0)
-        log_path = os.path.join(self.log_dir(pod), s.name, f"{s.attempt}.log")
         try:
             t0 = time.perf_counter()
-            await self.runtime.run(bdir, cid, log_path)
+            await self.runtime.run(bdir, cid, log_path, prepared=True)
             self.note(pod, "runc_run", t0)
         except RuntimeError_ as e:
             msg = _runc_message(str(e))

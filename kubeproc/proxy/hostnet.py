@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import os
 
@@ -50,6 +51,28 @@ def check_free(bridge: str, service_cidr: str) -> None:
             if name != ours:
                 raise HostNetError(f"the service CIDR {service_cidr} is already routed to {name} "
                                    "(another kubeproc instance?): pass --service-cidr with another range")
+
+
+def check_pod_cidr_free(bridge: str, pod_cidr: str) -> None:
+    """Raise when a route on an interface other than our bridge overlaps the pod CIDR (another
+    instance, or the leftover bridge of a killed one): pods would be unreachable from the host,
+    and every probe would fail, with nothing saying why."""
+    pods = ipaddress.ip_network(pod_cidr, strict=False)
+    with IPRoute() as ipr:
+        for route in ipr.get_routes(family=2):
+            dst, length = route.get_attr("RTA_DST"), route["dst_len"]
+            if not dst or not length:  # the default route
+                continue
+            if not ipaddress.ip_network(f"{dst}/{length}", strict=False).overlaps(pods):
+                continue
+            oif = route.get_attr("RTA_OIF")
+            links = ipr.get_links(oif) if oif else []
+            name = links[0].get_attr("IFLA_IFNAME") if links else str(oif)
+            if name != bridge:
+                raise HostNetError(
+                    f"the pod CIDR {pod_cidr} overlaps {dst}/{length}, routed to {name} (another "
+                    f"kubeproc instance, or what a killed one left: `kubeproc down` with its data "
+                    f"dir, or `ip link del {name}`): pass --pod-cidr with another range")
 
 
 def ensure(bridge: str, service_cidr: str, gateway: str) -> None:

@@ -7,6 +7,7 @@ them with a private HOME so their discovery cache never leaks between instances.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -44,6 +45,7 @@ class Instance:
     home: str = ""
     extra_args: tuple[str, ...] = ()  # e.g. ("--no-agent",) or ("--backoff-seconds", "1")
     service_cidr: str = ""  # chosen on the first start (kept across restarts) unless given
+    pod_cidr: str = ""  # likewise: an unrouted /24, so instances side by side never collide
     _ctx: ssl.SSLContext | None = field(default=None, repr=False)
 
     @property
@@ -70,6 +72,11 @@ class Instance:
             if not self.service_cidr:
                 self.service_cidr = free_service_cidr()
             extra += ["--service-cidr", self.service_cidr]
+        if "--no-agent" not in extra and "--pod-cidr" not in extra:
+            # kubeproc refuses a pod CIDR another interface routes (the hashed default may)
+            if not self.pod_cidr:
+                self.pod_cidr = free_pod_cidr()
+            extra += ["--pod-cidr", self.pod_cidr]
         cmd = [sys.executable, "-m", "kubeproc.cli.main", "up", "--foreground",
                "--data-dir", self.data_dir, "--api-port", str(self.port), *extra]
         os.makedirs(self.data_dir, exist_ok=True)
@@ -182,6 +189,22 @@ def free_service_cidr() -> str:
             _handed_out.add(cidr)
             return cidr
     raise RuntimeError("no free /16 for a service CIDR in 10.100-10.199")
+
+
+def free_pod_cidr() -> str:
+    """A /24 in 10.244.0.0/16 that no route on the host overlaps and this process has not handed
+    out yet (the range kubeproc's hashed defaults use)."""
+    routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True).stdout
+    routed = [ipaddress.ip_network(line.split()[0], strict=False) for line in routes.splitlines()
+              if line and line.split()[0][0].isdigit()]
+    start = os.getpid() % 256
+    for i in range(256):
+        cidr = f"10.244.{(start + i) % 256}.0/24"
+        net = ipaddress.ip_network(cidr)
+        if cidr not in _handed_out and not any(r.overlaps(net) for r in routed):
+            _handed_out.add(cidr)
+            return cidr
+    raise RuntimeError("no free /24 for a pod CIDR in 10.244.0.0/16")
 
 
 def free_port() -> int:

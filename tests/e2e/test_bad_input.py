@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 
+import time
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +18,20 @@ def _rv(cluster) -> str:
     code, body = cluster.request("GET", "/api/v1/namespaces")
     assert code == 200
     return body["metadata"]["resourceVersion"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _settled(cluster):
+    """The checks compare the store's global resourceVersion: wait until the freshly started
+    instance's own writes (controllers bootstrapping) are done, i.e. it stays still for 1 s."""
+    deadline = time.monotonic() + 30
+    last, since = _rv(cluster), time.monotonic()
+    while time.monotonic() - since < 1.0:
+        assert time.monotonic() < deadline, "the store kept changing for 30 s after start"
+        time.sleep(0.1)
+        rv = _rv(cluster)
+        if rv != last:
+            last, since = rv, time.monotonic()
 
 
 def _assert_status(code, body, allowed=range(400, 500)):

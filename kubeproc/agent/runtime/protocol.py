@@ -49,8 +49,12 @@ class Runtime(Protocol):
     async def start(self, id: str) -> None:
         """Run the created container's process."""
 
-    async def run(self, bundle_dir: str, id: str, log_path: str) -> int:
-        """create + start in one step; return the running container's pid."""
+    async def run(self, bundle_dir: str, id: str, log_path: str, prepared: bool = False) -> int:
+        """create + start in one step; return the running container's pid. `prepared`: the
+        caller already ran `prepare(bundle_dir, log_path)` (in a thread, with the bundle)."""
+
+    def prepare(self, bundle_dir: str, log_path: str) -> None:
+        """File system work before a create (blocking: call it off the event loop)."""
 
     async def state(self, id: str) -> ContainerState:
         """Current state; raises ContainerNotFound."""
