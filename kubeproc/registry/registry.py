@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeproc.api import admission, errors, resources, schema, selectors
+from kubeproc.api import admission, errors, resources, selectors
 from kubeproc.api.defaults import json_deepcopy
 from kubeproc.api.resources import Resource
 from kubeproc.registry import checks, nodeports, objectmeta, serviceips
@@ -339,11 +338,6 @@ class WatchStream:
         self.store = store
         self._sent_initial = 0
         self._ended = False
-
-    async def events(self) -> AsyncIterator[tuple[str, Entry]]:
-        while (batch := await self.next_batch()) is not None:
-            for item in batch:
-                yield item
 
     async def next_batch(self, limit: int = 256) -> list[tuple[str, Entry]] | None:
         """The next events: waits for one, then takes those already queued (at most `limit`),
