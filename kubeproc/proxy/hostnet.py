@@ -37,20 +37,30 @@ def dummy_name(bridge: str) -> str:
     return bridge[:-1] + "svc" if bridge.endswith("0") else bridge[:12] + "svc"
 
 
-def check_free(bridge: str, service_cidr: str) -> None:
-    """Raise when an interface other than ours routes the service CIDR (another instance)."""
-    ours = dummy_name(bridge)
-    net, length = service_cidr.split("/")
+def _routes_elsewhere(ours: str) -> list[tuple[ipaddress.IPv4Network, str]]:
+    """(destination, interface name) of the host's IPv4 routes, the default route and those
+    through the interface `ours` left out."""
+    out = []
     with IPRoute() as ipr:
         for route in ipr.get_routes(family=2):
-            if route.get_attr("RTA_DST") != net or route["dst_len"] != int(length):
+            dst, length = route.get_attr("RTA_DST"), route["dst_len"]
+            if not dst or not length:  # the default route
                 continue
             oif = route.get_attr("RTA_OIF")
             links = ipr.get_links(oif) if oif else []
             name = links[0].get_attr("IFLA_IFNAME") if links else str(oif)
             if name != ours:
-                raise HostNetError(f"the service CIDR {service_cidr} is already routed to {name} "
-                                   "(another kubeproc instance?): pass --service-cidr with another range")
+                out.append((ipaddress.ip_network(f"{dst}/{length}", strict=False), name))
+    return out
+
+
+def check_free(bridge: str, service_cidr: str) -> None:
+    """Raise when an interface other than ours routes the service CIDR (another instance)."""
+    services = ipaddress.ip_network(service_cidr, strict=False)
+    for net, name in _routes_elsewhere(dummy_name(bridge)):
+        if net == services:
+            raise HostNetError(f"the service CIDR {service_cidr} is already routed to {name} "
+                               "(another kubeproc instance?): pass --service-cidr with another range")
 
 
 def check_pod_cidr_free(bridge: str, pod_cidr: str) -> None:
@@ -58,21 +68,12 @@ def check_pod_cidr_free(bridge: str, pod_cidr: str) -> None:
     instance, or the leftover bridge of a killed one): pods would be unreachable from the host,
     and every probe would fail, with nothing saying why."""
     pods = ipaddress.ip_network(pod_cidr, strict=False)
-    with IPRoute() as ipr:
-        for route in ipr.get_routes(family=2):
-            dst, length = route.get_attr("RTA_DST"), route["dst_len"]
-            if not dst or not length:  # the default route
-                continue
-            if not ipaddress.ip_network(f"{dst}/{length}", strict=False).overlaps(pods):
-                continue
-            oif = route.get_attr("RTA_OIF")
-            links = ipr.get_links(oif) if oif else []
-            name = links[0].get_attr("IFLA_IFNAME") if links else str(oif)
-            if name != bridge:
-                raise HostNetError(
-                    f"the pod CIDR {pod_cidr} overlaps {dst}/{length}, routed to {name} (another "
-                    f"kubeproc instance, or what a killed one left: `kubeproc down` with its data "
-                    f"dir, or `ip link del {name}`): pass --pod-cidr with another range")
+    for net, name in _routes_elsewhere(bridge):
+        if net.overlaps(pods):
+            raise HostNetError(
+                f"the pod CIDR {pod_cidr} overlaps {net}, routed to {name} (another "
+                f"kubeproc instance, or what a killed one left: `kubeproc down` with its data "
+                f"dir, or `ip link del {name}`): pass --pod-cidr with another range")
 
 
 def ensure(bridge: str, service_cidr: str, gateway: str) -> None:

@@ -178,33 +178,32 @@ class Instance:
 _handed_out: set[str] = set()
 
 
-def free_service_cidr() -> str:
-    """A /16 in 10.100.0.0–10.199.0.0 that no route on the host uses and this process has not
+def _free_cidr(candidates: list[str], what: str) -> str:
+    """The first of `candidates` that no route on the host overlaps and this process has not
     handed out yet (a stopped instance's range is reused only by a later process)."""
-    routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True).stdout
-    start = os.getpid() % 100
-    for i in range(100):
-        cidr = f"10.{100 + (start + i) % 100}.0.0/16"
-        if cidr not in _handed_out and cidr.split("/")[0] + "/16" not in routes:
-            _handed_out.add(cidr)
-            return cidr
-    raise RuntimeError("no free /16 for a service CIDR in 10.100-10.199")
-
-
-def free_pod_cidr() -> str:
-    """A /24 in 10.244.0.0/16 that no route on the host overlaps and this process has not handed
-    out yet (the range kubeproc's hashed defaults use)."""
     routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True).stdout
     routed = [ipaddress.ip_network(line.split()[0], strict=False) for line in routes.splitlines()
               if line and line.split()[0][0].isdigit()]
-    start = os.getpid() % 256
-    for i in range(256):
-        cidr = f"10.244.{(start + i) % 256}.0/24"
+    for cidr in candidates:
         net = ipaddress.ip_network(cidr)
         if cidr not in _handed_out and not any(r.overlaps(net) for r in routed):
             _handed_out.add(cidr)
             return cidr
-    raise RuntimeError("no free /24 for a pod CIDR in 10.244.0.0/16")
+    raise RuntimeError(f"no free {what}")
+
+
+def free_service_cidr() -> str:
+    """A /16 in 10.100.0.0–10.199.0.0 for an instance's Service proxy (it routes the range)."""
+    start = os.getpid() % 100
+    return _free_cidr([f"10.{100 + (start + i) % 100}.0.0/16" for i in range(100)],
+                      "/16 for a service CIDR in 10.100-10.199")
+
+
+def free_pod_cidr() -> str:
+    """A /24 in 10.244.0.0/16 (the range kubeproc's hashed defaults use) for an instance's pods."""
+    start = os.getpid() % 256
+    return _free_cidr([f"10.244.{(start + i) % 256}.0/24" for i in range(256)],
+                      "/24 for a pod CIDR in 10.244.0.0/16")
 
 
 def free_port() -> int:
