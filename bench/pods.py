@@ -9,7 +9,8 @@ Starts a private kubeproc with its node agent and measures, through the API and 
   sequential pods' steps, and CPU per pod (kubeproc and its kernel share, the monitor with its
   runc children, the whole machine from /proc/stat).
 Profiling aids: `--pyspy OUT` / `--pyspy-burst OUT` (py-spy, PYSPY=path) during the sequential
-part / the big burst; BENCH_PERF=OUT records kubeproc with `perf record -g` during the burst;
+part / the big burst; BENCH_PERF=OUT records kubeproc with `perf record -g` during the burst (the whole machine
+with BENCH_PERF_ALL=1);
 `--settle S` waits S seconds before the big burst (ext4 without a journal slows inode allocation
 for ~15 s after many deletions).
 Prints a Markdown table for docs/benchmarks.md.
@@ -238,8 +239,9 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(args.settle)
         spy = start_pyspy(args.pyspy_burst, inst.proc.pid) if args.pyspy_burst else None
         if os.environ.get("BENCH_PERF"):
-            spy = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-o", os.environ["BENCH_PERF"],
-                                    "-p", str(inst.proc.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            who = ["-a"] if os.environ.get("BENCH_PERF_ALL") else ["-p", str(inst.proc.pid)]
+            spy = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-o", os.environ["BENCH_PERF"], *who],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         c0 = cpu_snapshot(inst)
         burst500 = await b.burst(args.burst, "b500") if args.burst else 0.0
         burst_cpu = cpu_delta(c0, cpu_snapshot(inst), args.burst)

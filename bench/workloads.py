@@ -259,10 +259,11 @@ def start_pyspy(out: str, pid: int) -> subprocess.Popen:
                              "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def kp_netns(data_dir: str) -> list[str]:
-    tag = NetworkConfig.for_data_dir(data_dir).instance
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if f"kp-{tag}-" in line]
+def left_behind(data_dir: str) -> list[str]:
+    """The instance's bridge and container monitor (holding pods' namespaces) if still there."""
+    left = [f"monitor {pid}" for pid in monitor_pids(data_dir)]
+    bridge = NetworkConfig.for_data_dir(data_dir).bridge
+    return left + ([f"bridge {bridge}"] if os.path.exists(f"/sys/class/net/{bridge}") else [])
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -299,14 +300,11 @@ async def run(args: argparse.Namespace) -> None:
             b.watch_task.cancel()
         await b.session.close()
         inst.stop(timeout=120)
-        left = kp_netns(inst.data_dir)
+        left = left_behind(inst.data_dir)
         shutil.rmtree(base, ignore_errors=True)
     report(sts_times, steps, dep, args.pods, b.unhealthy)
-    all_kp = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    print(f"\nafter stop: {len(left)} netns of this instance left; kp* netns on the host: "
-          f"{[l.split()[0] for l in all_kp.splitlines() if l.startswith('kp')]}")
     if left:
-        raise SystemExit(f"the instance left network namespaces: {left}")
+        raise SystemExit(f"the instance left behind: {left}")
 
 
 def report(sts_times: list[float], steps: dict[str, list[float]], dep: dict[str, float], n: int,

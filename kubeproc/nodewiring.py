@@ -16,9 +16,10 @@ from kubeproc.agent import backoff as bo
 from kubeproc.agent.agent import Agent
 from kubeproc.agent.context import AgentConfig
 from kubeproc.agent.heartbeat import NodeHeartbeat
-from kubeproc.agent.network import NetworkConfig
+from kubeproc.agent.network import NetworkConfig, net_key
 from kubeproc.agent.network.linux import LinuxNetwork
 from kubeproc.agent.node import machine_info
+from kubeproc.agent.nsholder import MonitorHolder
 from kubeproc.agent import preflight
 from kubeproc.agent.runtime.runc import RuncRuntime
 from kubeproc.agent.streams import AgentStreams
@@ -73,7 +74,9 @@ async def start_node(cfg: Any, registry: Registry) -> NodeParts:
     info = machine_info(cfg.data_dir)
     ip = host_ip()
     gateway = str(next(netcfg.network.hosts()))  # the DNS server listens here
-    network = LinuxNetwork(netcfg)
+    runtime = RuncRuntime(os.path.join(cfg.data_dir, "runc"), runc=preflight.runc_path() or preflight.RUNC)
+    holder = MonitorHolder(runtime)  # the pods' namespaces live in the container monitor
+    network = LinuxNetwork(netcfg, holder)
     try:  # refuse before touching the host
         nft = Nft()
         await asyncio.to_thread(hostnet.check_free, netcfg.bridge, cfg.service_cidr)
@@ -105,11 +108,10 @@ async def start_node(cfg: Any, registry: Registry) -> NodeParts:
                               version_info()["gitVersion"], recorder=recorder,
                               max_pods=cfg.max_pods)
     await heartbeat.register()
-    runtime = RuncRuntime(os.path.join(cfg.data_dir, "runc"), runc=preflight.runc_path() or preflight.RUNC)
-    agent = Agent(kubelet, acfg, runtime, network, recorder)
+    agent = Agent(kubelet, acfg, runtime, network, recorder, holder)
     sched_client = LocalClient(registry, "default-scheduler")
     scheduler = Scheduler(sched_client, EventRecorder(sched_client, "default-scheduler"))
     streams = AgentStreams(runtime.runc, runtime.root, agent.node.logs_root, agent.node.locate,
-                           netcfg.netns_path)
+                           lambda uid: holder.path(net_key(uid)))
     dns = ClusterDNS(dns_client, gateway, ttl=cfg.dns_ttl)
     return NodeParts(agent, [heartbeat, agent, scheduler, dns, proxy], streams, dns, proxy, cluster_dns)

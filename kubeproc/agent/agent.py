@@ -19,6 +19,7 @@ from typing import Any
 from kubeproc.agent import instances, podns, volumes
 from kubeproc.agent.context import AgentConfig, Node, remove_cgroup
 from kubeproc.agent.network import Network
+from kubeproc.agent.nsholder import NamespaceHolder
 from kubeproc.agent.runtime.protocol import Runtime, RuntimeError_
 from kubeproc.agent.worker import PodWorker
 from kubeproc.client.local import LocalClient
@@ -30,8 +31,8 @@ LIVE_STATES = ("running", "created", "paused")
 
 class Agent:
     def __init__(self, client: LocalClient, cfg: AgentConfig, runtime: Runtime,
-                 network: Network, recorder: EventRecorder) -> None:
-        self.node = Node(client, cfg, runtime, network, recorder)
+                 network: Network, recorder: EventRecorder, holder: NamespaceHolder) -> None:
+        self.node = Node(client, cfg, runtime, network, recorder, holder)
         self.client = client
         self.cfg = cfg
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -43,6 +44,7 @@ class Agent:
 
     async def run(self) -> None:
         node = self.node
+        await node.holder.load()
         await asyncio.to_thread(node.network.ensure_bridge)
         pods, rv = self.client.list(node.pods_res)
         mine = {p["metadata"]["uid"]: p for p in pods if self._mine(p)}
@@ -111,8 +113,8 @@ class Agent:
                 remove_pod_dir(node, uid)
         for uid in set(await asyncio.to_thread(node.network.list_pods)) - known:
             await asyncio.to_thread(node.network.teardown_pod, uid)
-        for uid in podns.list_pods(self.cfg.instance) - known:
-            podns.remove(self.cfg.instance, uid)
+        for uid in podns.list_pods(node.holder) - known:
+            await asyncio.to_thread(podns.remove, node.holder, uid)
         try:
             for d in os.listdir(node.logs_root):
                 if d.rsplit("_", 1)[-1] not in known:
@@ -163,7 +165,10 @@ async def cleanup_host(node: Node) -> None:
         log.warning("listing containers: %s", e)
     for uid in instances.list_pod_uids(node.pods_root):
         remove_pod_dir(node, uid)
-    podns.remove_all(node.cfg.instance)
+    try:
+        await asyncio.to_thread(podns.remove_all, node.holder)
+    except (RuntimeError_, RuntimeError) as e:
+        log.warning("releasing the pods' namespaces: %s", e)
     await asyncio.to_thread(node.network.teardown_all)
     remove_cgroup(node.cfg.cgroup_parent)
     await getattr(node.runtime, "shutdown_monitor", node.runtime.close)()

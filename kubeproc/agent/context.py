@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as _dt
 import logging
 import os
 import shutil
@@ -16,15 +15,16 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from kubeproc.agent import backoff as bo
 from kubeproc.agent import hooks, instances, launch, mounts, podns, sandbox, volumes
 from kubeproc.agent.probes import ProbeManager
 from kubeproc.agent.runtime import exec as rexec
 from kubeproc.agent.streams import ContainerRef
-from kubeproc.agent.instances import PodRecord, now
-from kubeproc.agent.network import Network, NetworkConfig
+from kubeproc.agent.instances import now
+from kubeproc.agent.network import Network, NetworkConfig, net_key
+from kubeproc.agent.nsholder import NamespaceHolder
 from kubeproc.agent.plan import KillContainer, StartContainer
 from kubeproc.agent.podphase import init_specs, regular_specs
 from kubeproc.agent.podstatus import Probes
@@ -32,7 +32,7 @@ from kubeproc.agent.runtime.protocol import Runtime, RuntimeError_
 from kubeproc.agent.runtime.runc import write_bundle
 from kubeproc.agent.runtime import bundle as oci
 from kubeproc.agent.worker import PodWorker
-from kubeproc.api import errors, resources
+from kubeproc.api import resources
 from kubeproc.client.local import LocalClient
 from kubeproc.machinery.events import EventRecorder
 
@@ -93,8 +93,10 @@ class Node:
     """What pod workers share; every side effect of the agent goes through here."""
 
     def __init__(self, client: LocalClient, cfg: AgentConfig, runtime: Runtime,
-                 network: Network, recorder: EventRecorder) -> None:
+                 network: Network, recorder: EventRecorder, holder: NamespaceHolder) -> None:
         self.client, self.cfg, self.runtime, self.network = client, cfg, runtime, network
+        self.holder = holder  # keeps the pods' namespaces (the pause container's job)
+        holder.on_lost(self._namespaces_lost)
         self.recorder = recorder
         self.pods_res = resources.by_kind("", "Pod")
         self.pods_root = os.path.join(cfg.data_dir, "pods")
@@ -114,6 +116,12 @@ class Node:
     async def exec_sync(self, container_id: str, argv: list[str], timeout: float) -> tuple[int, bytes]:
         rt: Any = self.runtime
         return await rexec.exec_sync(rt.runc, rt.root, container_id, argv, timeout)
+
+    def _namespaces_lost(self) -> None:
+        """The holder died (kill -9 of the container monitor): every pod re-checks its sandbox
+        now, as the kubelet's PLEG relist would notice."""
+        for w in self.workers.values():
+            w.wake.set()
 
     def _probe_changed(self, pod_uid: str) -> None:
         w = self.workers.get(pod_uid)
@@ -241,7 +249,7 @@ class Node:
                 ip = self.network.setup_pod(w.uid).ip
             self.note(pod, "network", t0)
             t1 = time.perf_counter()
-            podns.create(self.cfg.instance, w.uid, hostname)
+            podns.create(self.holder, w.uid, hostname)
             self.note(pod, "ipc_uts", t1)
             os.makedirs(w.record.dir, exist_ok=True)
             return (ip, *sandbox.read_host_files(self.cfg.host_resolv, host_network))
@@ -279,10 +287,17 @@ class Node:
         self.note(pod, "sandbox", t0)
         return True
 
+    def sandbox_intact(self, pod: Mapping[str, Any], uid: str) -> bool:
+        """The pod's namespaces are still held (a killed container monitor took them along:
+        the kubelet's sandbox-not-ready case, the pod gets a new sandbox)."""
+        if podns.paths(self.holder, uid) is None:
+            return False
+        return bool((pod.get("spec") or {}).get("hostNetwork")) or self.holder.path(net_key(uid)) is not None
+
     async def teardown_sandbox(self, w: PodWorker, pod: dict[str, Any]) -> None:
         w.volumes = None
         await asyncio.to_thread(volumes.teardown_pod_volumes, w.record.dir)
-        await asyncio.to_thread(podns.remove, self.cfg.instance, w.uid)
+        await asyncio.to_thread(podns.remove, self.holder, w.uid)
         await asyncio.to_thread(self.network.teardown_pod, w.uid)
         w.record.drop_sandbox()
         remove_cgroup(f"{self.cfg.cgroup_parent}/pod{w.uid}")
@@ -295,13 +310,15 @@ class Node:
         container = specs[s.name]
         sb = w.record.sandbox()
         assert sb is not None
+        host_network = bool((pod.get("spec") or {}).get("hostNetwork"))
+        netns_path = oci.HOST if host_network else self.holder.path(net_key(w.uid))
+        ns = podns.paths(self.holder, w.uid)
+        if ns is None or netns_path is None:  # the holder died since this sync looked
+            return self._failed(pod, container, launch.Failure(
+                "CreateContainerError", "the pod's sandbox is gone; it will be re-created"))
         ctx = launch.PodContext(
-            pod_dir=w.record.dir, ip=sb.ip,
-            hostname=self.hostname(pod)[0],
-            netns=(oci.HOST if (pod.get("spec") or {}).get("hostNetwork")
-                   else self.cfg.network.netns_path(w.uid)),
-            ipcns=podns.path(self.cfg.instance, w.uid, "ipc"),
-            utsns=podns.path(self.cfg.instance, w.uid, "uts"),
+            pod_dir=w.record.dir, ip=sb.ip, hostname=self.hostname(pod)[0],
+            netns=netns_path, ipcns=ns["ipc"], utsns=ns["uts"],
             cgroup_parent=f"{self.cfg.cgroup_parent}/pod{w.uid}")
         env = launch.build_env(pod, container, lookups=self.lookups, services=self._services(),
                                node_name=self.cfg.node_name, host_ip=self.cfg.host_ip,

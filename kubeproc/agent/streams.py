@@ -81,12 +81,12 @@ def log_files(container_dir: str) -> dict[int, list[str]]:
 
 class AgentStreams:
     """PodStreams over runc containers. `locate(pod uid, container name)` returns the latest
-    instance (None if the container never got one); `netns_path(pod uid)` the pod's netns file
-    ("" for a host-network pod)."""
+    instance (None if the container never got one); `netns_path(pod uid)` the pod's netns path
+    (None if no netns is held for it)."""
 
     def __init__(self, runc: str, runc_root: str, logs_root: str,
                  locate: Callable[[str, str], ContainerRef | None],
-                 netns_path: Callable[[str], str]) -> None:
+                 netns_path: Callable[[str], str | None]) -> None:
         self.runc = runc
         self.runc_root = runc_root
         self.logs_root = logs_root
@@ -169,6 +169,8 @@ class AgentStreams:
         _, _, uid = _meta(pod)
         host = bool((pod.get("spec") or {}).get("hostNetwork"))
         path = "" if host else self.netns_path(uid)
+        if path is None:
+            raise PortForwardError(f'network namespace for sandbox "{uid}" is closed')
         sock = await _in_thread(lambda: connect_in_netns(path, port, uid))
         try:
             return await asyncio.open_connection(sock=sock)

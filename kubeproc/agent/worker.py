@@ -9,6 +9,7 @@ writes, and the final delete of the pod object. Side effects go through the node
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as _dt
 import logging
 import signal
@@ -141,6 +142,8 @@ class PodWorker:
         t = now()
         observed = self.observe()
         sandbox = self.record.sandbox()
+        if sandbox is not None and sandbox.ready and not self.node.sandbox_intact(pod, self.uid):
+            sandbox = dataclasses.replace(sandbox, ready=False)
         inp = PodInputs(pod=pod, now=t, sandbox=sandbox, containers=tuple(observed),
                         probes={c.id: self.node.probe_results(c.id) for c in observed},
                         backoff=bo.gc(self.backoff, t, self.node.cfg.backoff),
@@ -159,6 +162,9 @@ class PodWorker:
             self.stopping[k.container_id] = k.deadline
             asyncio.get_running_loop().create_task(self._stop(pod, k))
         if act.teardown_sandbox:
+            if act.create_sandbox:  # kuberuntime_manager.go SyncPod, a sandbox that existed
+                self.node.event(pod, "Normal", "SandboxChanged",
+                                "Pod sandbox changed, it will be killed and re-created.")
             await self._write_status(act.status)  # the last status with the pod's IP
             await self.node.teardown_sandbox(self, pod)
             progressed = True

@@ -27,7 +27,7 @@ class FakeNetwork:
         if pod_uid not in self.pods:
             ip = self.ipam.allocate(pod_uid)
             self.pods[pod_uid] = PodNetwork(
-                pod_uid=pod_uid, netns_path=self.config.netns_path(pod_uid), ip=str(ip),
+                pod_uid=pod_uid, netns_path=f"/proc/fake/{pod_uid}.net", ip=str(ip),
                 prefixlen=self.config.network.prefixlen, gateway=str(self.ipam.gateway),
                 veth_host=self.config.veth_name(pod_uid),
             )

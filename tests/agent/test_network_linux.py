@@ -1,7 +1,8 @@
 """LinuxNetwork on the real kernel: pod-to-pod TCP over the bridge, idempotent setup, clean
-teardown (no netns, veth, bridge or mount left), cleanup after a simulated crash, two instances
-side by side, and proof that no call forks. Each test uses its own instance tag and CIDR from
-10.250.X.0/24 and removes everything it made, even on failure."""
+teardown (no netns held, no veth, bridge or mount left), adoption after a simulated crash, two
+instances side by side, and proof that no call forks. The namespaces are held by this process
+(ProcessHolder; kubeproc's agent uses the container monitor). Each test uses its own instance
+tag and CIDR from 10.250.X.0/24 and removes everything it made, even on failure."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ import pytest
 
 from kubeproc.agent.network import NetworkConfig, NetworkError, PodNetwork
 from kubeproc.agent.network import netlink as nl
-from kubeproc.agent.network import netns
 from kubeproc.agent.network.ipam import IpamExhausted
 from kubeproc.agent.network.linux import LinuxNetwork
+from kubeproc.agent.nsholder import ProcessHolder
 
 PY = [sys.executable, "-I"]
 
@@ -34,22 +35,16 @@ def _link_exists(name: str) -> bool:
         return False
 
 
-def _mounts_with(fragment: str) -> list[str]:
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        return [line for line in f if fragment in line]
-
-
 def _in_netns(pod: PodNetwork, *cmd: str, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["nsenter", f"--net={pod.netns_path}", "--", *cmd],
                           capture_output=True, text=True, timeout=10, **kw)  # type: ignore[call-overload]
 
 
-def _force_clean(cfg: NetworkConfig) -> None:
-    """Belt and braces after teardown_all: remove anything of this test instance."""
-    for name in netns.list_names(cfg.netns_dir, cfg.netns_prefix):
-        netns.remove(os.path.join(cfg.netns_dir, name))
+def _force_clean(net: LinuxNetwork) -> None:
+    """Belt and braces after teardown_all: release and remove anything of this test instance."""
+    net.holder.release(net.holder.keys())
     with nl.open_socket() as s:
-        nl.delete_link(s, cfg.bridge)
+        nl.delete_link(s, net.config.bridge)
 
 
 @pytest.fixture
@@ -63,7 +58,7 @@ def make_net() -> Iterator[Callable[..., LinuxNetwork]]:
             dirs.append(state_dir)
         tag = "t" + uuid.uuid4().hex[:7]
         cfg = NetworkConfig(instance=tag, pod_cidr=f"10.250.{third_octet}.0/{prefix}", state_dir=state_dir)
-        net = LinuxNetwork(cfg)
+        net = LinuxNetwork(cfg, ProcessHolder())
         net.ensure_bridge()
         made.append(net)
         return net
@@ -76,15 +71,14 @@ def make_net() -> Iterator[Callable[..., LinuxNetwork]]:
                 net.teardown_all()
             except Exception:
                 pass
-            _force_clean(net.config)
+            _force_clean(net)
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
 
 
 def _assert_gone(net: LinuxNetwork, pods: list[PodNetwork], bridge_too: bool) -> None:
     cfg = net.config
-    assert netns.list_names(cfg.netns_dir, cfg.netns_prefix) == []
-    assert _mounts_with(f"/{cfg.netns_prefix}") == []
+    assert net.holder.keys() == set()
     # The kernel drops a netns's veths asynchronously; wait on link events, bounded.
     assert nl.wait_until(lambda: not any(_link_exists(p.veth_host) for p in pods), 5.0)
     assert _link_exists(cfg.bridge) is not bridge_too
@@ -143,7 +137,7 @@ def test_teardown_leaves_no_netns_veth_mount_or_bridge(make_net) -> None:
     a, b = net.setup_pod("pod-a"), net.setup_pod("pod-b")
     net.teardown_pod("pod-a")
     net.teardown_pod("pod-a")  # a missing pod is a no-op
-    assert not os.path.exists(a.netns_path) and _mounts_with(a.netns_path) == []
+    assert net.holder.path("pod-a.net") is None
     assert nl.wait_until(lambda: not _link_exists(a.veth_host), 5.0)
     assert net.ipam.get("pod-a") is None and list(net.list_pods()) == ["pod-b"]
     net.teardown_all()
@@ -165,21 +159,21 @@ def test_restart_adopts_pods_and_teardown_all_cleans_a_crashed_instance(make_net
     crashed = make_net(105)
     cfg = crashed.config
     pods = [crashed.setup_pod(f"pod-{i}") for i in range(3)]
-    stale = cfg.netns_path("pod-stale")
-    open(stale, "w").close()  # a crash between creating the file and mounting the netns
+    crashed.ipam.allocate("pod-stale")  # a crash between the IP and the netns
+    holder = crashed.holder  # the monitor: it outlives the agent
     del crashed  # nothing torn down
 
-    restarted = LinuxNetwork(cfg)  # same instance config, same state dir
+    restarted = LinuxNetwork(cfg, holder)  # same instance config, same state dir
     found = restarted.list_pods()
     assert sorted(found) == ["pod-0", "pod-1", "pod-2", "pod-stale"]
     assert [found[p.pod_uid] for p in pods] == pods  # IPs from the persisted IPAM record
-    assert found["pod-stale"].ip == ""
+    assert (found["pod-stale"].ip, found["pod-stale"].netns_path) == ("10.250.105.5", "")
     assert restarted.setup_pod("pod-1") == pods[1]  # adopted, not re-created
-    assert restarted.setup_pod("pod-new").ip == "10.250.105.5"  # no address handed out twice
+    assert restarted.setup_pod("pod-new").ip == "10.250.105.6"  # no address handed out twice
 
     restarted.teardown_all()
     _assert_gone(restarted, pods, bridge_too=True)
-    assert not os.path.exists(stale) and LinuxNetwork(cfg).list_pods() == {}
+    assert LinuxNetwork(cfg, holder).list_pods() == {}
 
 
 def test_two_instances_side_by_side_do_not_interfere(make_net) -> None:
@@ -202,7 +196,7 @@ def test_exhausted_cidr_raises_a_typed_error_and_creates_nothing(make_net) -> No
     assert net.setup_pod("pod-a").ip == "10.250.108.2"
     with pytest.raises(IpamExhausted):
         net.setup_pod("pod-b")
-    assert not os.path.exists(net.config.netns_path("pod-b"))
+    assert net.holder.keys() == {"pod-a.net"}
     net.teardown_pod("pod-a")
     assert net.setup_pod("pod-b").ip == "10.250.108.2"
 
@@ -212,7 +206,7 @@ def test_ensure_bridge_refuses_a_foreign_interface_with_its_name() -> None:
     subprocess.run(["ip", "link", "add", cfg.bridge, "type", "veth", "peer", "name", cfg.bridge + "p"], check=True)
     try:
         with pytest.raises(NetworkError, match="exists and is not a bridge"):
-            LinuxNetwork(cfg).ensure_bridge()
+            LinuxNetwork(cfg, ProcessHolder()).ensure_bridge()
     finally:
         subprocess.run(["ip", "link", "del", cfg.bridge], check=True)
 
@@ -221,8 +215,9 @@ FORK_PROBE = """
 import sys
 from kubeproc.agent.network import NetworkConfig
 from kubeproc.agent.network.linux import LinuxNetwork
+from kubeproc.agent.nsholder import ProcessHolder
 net = LinuxNetwork(NetworkConfig(instance=sys.argv[1], pod_cidr="10.250.109.0/24",
-                                 state_dir=sys.argv[2]))
+                                 state_dir=sys.argv[2]), ProcessHolder())
 try:
     net.ensure_bridge()
     for i in range(3):

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import pytest
 
 from kubeproc.agent.network import NetworkConfig
+from kubeproc.agent.runtime.monitorclient import monitor_pids
 from kubeproc.testing.instance import Instance, free_port, kubectl_binary
 
 RUNC = "/usr/sbin/runc"
@@ -51,10 +52,8 @@ def leftovers(data_dir: str) -> list[str]:
              if f"kp{tag}0" in line or f"kp{tag}svc" in line]
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     left += [f"nftables {line.strip()}" for line in tables.splitlines() if f"kubeproc-{tag}" in line]
-    try:
-        left += [f"namespace file {n}" for n in os.listdir("/run/kubeproc") if n.startswith(tag)]
-    except FileNotFoundError:
-        pass
+    # the monitor holds the pods' namespaces: while it runs, their veths and IPC/UTS live on
+    left += [f"container monitor {pid}" for pid in monitor_pids(os.path.join(data_dir, "runc"))]
     for ctrl in os.listdir("/sys/fs/cgroup"):
         if os.path.isdir(os.path.join("/sys/fs/cgroup", ctrl, f"kubeproc-{tag}")):
             left.append(f"cgroup {ctrl}/kubeproc-{tag}")

@@ -8,6 +8,7 @@ import subprocess
 import time
 
 from kubeproc.agent.network import NetworkConfig
+from kubeproc.agent.runtime.monitorclient import monitor_pids
 from tests.node.conftest import (apply, container, container_status, get_pod, leftovers, pod,
                                  wait_for)
 
@@ -77,10 +78,11 @@ def test_stop_leaves_host_clean(fresh_node):
                          terminationGracePeriodSeconds=1, volumes=[mem]))
     for name in ("r", "s"):
         inst.kubectl("wait", "-n", "a", "--for=condition=Ready", f"pod/{name}", "--timeout=30s")
-    tag = NetworkConfig.for_data_dir(inst.data_dir).instance
-    assert any(f"kp-{tag}-" in line for line in
-               subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout.splitlines())
+    netcfg = NetworkConfig.for_data_dir(inst.data_dir)
+    veths = [netcfg.veth_name(get_pod(inst, "a", name)["metadata"]["uid"]) for name in ("r", "s")]
+    assert all(os.path.exists(f"/sys/class/net/{v}") for v in veths)
     inst.stop(timeout=60)
+    assert not any(os.path.exists(f"/sys/class/net/{v}") for v in veths)
     assert leftovers(inst.data_dir) == []
 
 
@@ -91,10 +93,10 @@ def test_force_deleted_pod_is_stopped_and_cleaned(node, ns):
     uid, cid = p["metadata"]["uid"], container_status(p, "c")["containerID"].split("://", 1)[1]
     node.kubectl("delete", "pod", "-n", ns, "forced", "--force", "--grace-period=0")
     assert get_pod(node, ns, "forced") is None  # gone from the API at once
-    tag = NetworkConfig.for_data_dir(node.data_dir).instance
-    wait_for(lambda: _runc_state(node, cid) == "" and not os.path.exists(f"/run/netns/kp-{tag}-{uid}")
+    veth = NetworkConfig.for_data_dir(node.data_dir).veth_name(uid)
+    wait_for(lambda: _runc_state(node, cid) == "" and not os.path.exists(f"/sys/class/net/{veth}")
              and not os.path.exists(os.path.join(node.data_dir, "pods", uid)),
-             what="the container, netns and pod directory removed")
+             what="the container, netns (its veth) and pod directory removed")
 
 
 def test_pod_max_pids_limits_processes(fresh_node):
@@ -107,3 +109,24 @@ def test_pod_max_pids_limits_processes(fresh_node):
              ("Succeeded", "Failed"), what="the pod to finish")
     out = inst.kubectl("logs", "-n", "a", "forky").stdout
     assert "fork" in out.lower() and "all-forked" not in out, out  # the shell hit the limit
+
+
+def test_a_killed_container_monitor_gives_the_pod_a_new_sandbox(node, ns):
+    # The monitor holds the pod's namespaces (the pause container's job): when it dies the
+    # sandbox is gone, and like the kubelet the agent kills the pod's containers, makes a new
+    # sandbox (event SandboxChanged) and starts them again.
+    apply(node, ns, pod("phoenix", container("c", "busybox", "sleep", "1000"),
+                        terminationGracePeriodSeconds=1))
+    node.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/phoenix", "--timeout=30s")
+    before = container_status(get_pod(node, ns, "phoenix"), "c")
+    for pid in monitor_pids(os.path.join(node.data_dir, "runc")):
+        os.kill(pid, 9)
+    wait_for(lambda: container_status(get_pod(node, ns, "phoenix"), "c").get("restartCount") == 1
+             and container_status(get_pod(node, ns, "phoenix"), "c").get("ready"),
+             what="the pod running again in a new sandbox")
+    after = container_status(get_pod(node, ns, "phoenix"), "c")
+    assert after["containerID"] != before["containerID"]
+    assert node.kubectl("exec", "-n", ns, "phoenix", "--", "hostname").stdout.strip() == "phoenix"
+    events = node.kubectl("get", "events", "-n", ns, "--field-selector",
+                          "involvedObject.name=phoenix,reason=SandboxChanged", "-o", "name").stdout
+    assert events.strip(), "a SandboxChanged event"

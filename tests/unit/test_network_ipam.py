@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from kubeproc.agent.network import NetworkConfig
+from kubeproc.agent.network import NetworkConfig, net_key
 from kubeproc.agent.network.ipam import Ipam, IpamExhausted, gateway_of, next_free
 
 A = ipaddress.IPv4Address
@@ -142,18 +142,18 @@ def test_config_names_fit_kernel_limits_and_differ_per_instance(tmp_path) -> Non
     uid = "0f3c9a7e-1b2d-4c5e-8f90-123456789abc"
     assert one.bridge == f"kp{one.instance}0" and len(one.bridge) <= 15
     assert len(one.veth_name(uid)) == 15 and one.veth_name(uid).startswith("veth")
-    assert one.netns_path(uid) == f"/run/netns/kp-{one.instance}-{uid}"
+    assert net_key(uid) == uid + ".net"
     assert one.ipam_path == str(tmp_path / "one" / "network" / "ipam.json")
-    assert (one.bridge, one.veth_name(uid), one.netns_name(uid)) != (two.bridge, two.veth_name(uid),
-                                                                     two.netns_name(uid))
+    assert (one.bridge, one.veth_name(uid)) != (two.bridge, two.veth_name(uid))
     assert one == NetworkConfig.for_data_dir(str(tmp_path / "one"))  # deterministic
     assert one.network.prefixlen == 24 and str(one.network).startswith("10.244.")
 
 
-@pytest.mark.parametrize("uid", ["", "../etc", "a/b", ".hidden"], ids=["empty", "dotdot", "slash", "dot"])
-def test_config_rejects_uids_that_could_escape_the_netns_dir(uid: str) -> None:
+@pytest.mark.parametrize("uid", ["", "../etc", "a/b", ".hidden", "a b", "a=1", "a\0b", "a\nb"],
+                         ids=["empty", "dotdot", "slash", "dot", "space", "equals", "nul", "newline"])
+def test_netns_keys_refuse_uids_that_would_break_the_monitor_protocol(uid: str) -> None:
     with pytest.raises(ValueError):
-        NetworkConfig(instance="abc123", pod_cidr="10.244.0.0/24", state_dir="/tmp/x").netns_name(uid)
+        net_key(uid)
 
 
 def test_fake_network_satisfies_the_protocol_contract() -> None:

@@ -1,7 +1,7 @@
 """The `Network` seam: pod network sandboxes (netns + veth on the instance's bridge).
 
 Owns the narrow protocol the agent uses, the value types it returns and the per-instance
-configuration that names every kernel object (bridge, netns, veth) so two instances can run
+configuration that names every kernel object (bridge, veth) so two instances can run
 side by side and a later start can find what a crashed one left. The Linux implementation is
 `kubeproc.agent.network.linux.LinuxNetwork`; addresses come from `ipam.py`.
 """
@@ -15,10 +15,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
-NETNS_DIR = "/run/netns"
-
 _TAG_RE = re.compile(r"^[a-z0-9]{1,8}$")
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_KEY_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,252}$")
+
+
+NET_SUFFIX = ".net"
+
+
+def net_key(pod_uid: str) -> str:
+    """The pod's netns in the NamespaceHolder (keys travel in the monitor's line protocol:
+    no separators, as a uid never has)."""
+    if not _KEY_RE.match(pod_uid):
+        raise ValueError(f"invalid pod uid {pod_uid!r}")
+    return pod_uid + NET_SUFFIX
 
 
 class NetworkError(Exception):
@@ -27,8 +37,9 @@ class NetworkError(Exception):
 
 @dataclass(frozen=True)
 class PodNetwork:
-    """What a pod's sandbox gets: the netns to join (runc's `linux.namespaces[net].path`),
-    its IPv4 address, the gateway (the bridge address) and the host-side veth name."""
+    """What a pod's sandbox gets: the netns to join (runc's `linux.namespaces[net].path`, a
+    NamespaceHolder path; "" if none is held), its IPv4 address, the gateway (the bridge
+    address) and the host-side veth name."""
 
     pod_uid: str
     netns_path: str
@@ -50,7 +61,6 @@ class NetworkConfig:
     pod_cidr: str
     state_dir: str
     bridge: str = ""
-    netns_dir: str = NETNS_DIR
     mtu: int = 1500
     _net: ipaddress.IPv4Network = field(init=False, repr=False, compare=False)
 
@@ -78,19 +88,6 @@ class NetworkConfig:
     def network(self) -> ipaddress.IPv4Network:
         return self._net
 
-    @property
-    def netns_prefix(self) -> str:
-        return f"kp-{self.instance}-"
-
-    def netns_name(self, pod_uid: str) -> str:
-        """`kp-<instance>-<pod uid>`: the full uid, so `list_pods()` can map names back."""
-        if not pod_uid or "/" in pod_uid or pod_uid.startswith("."):
-            raise ValueError(f"invalid pod uid {pod_uid!r}")
-        return self.netns_prefix + pod_uid
-
-    def netns_path(self, pod_uid: str) -> str:
-        return os.path.join(self.netns_dir, self.netns_name(pod_uid))
-
     def veth_name(self, pod_uid: str) -> str:
         """`veth` + 11 hex chars of hash(instance, uid): 15 chars, the kernel's limit."""
         return "veth" + hashlib.sha256(f"{self.instance}/{pod_uid}".encode()).hexdigest()[:11]
@@ -115,15 +112,16 @@ class Network(Protocol):
 
     def setup_pod(self, pod_uid: str) -> PodNetwork:
         """Give the pod a netns with `lo`, `eth0` (an IP from the pod CIDR) and a default route
-        via the gateway. For a pod that already has one, return it (repairing what is missing)."""
+        via the gateway, kept by the NamespaceHolder. For a pod that already has one, return it
+        (repairing what is missing)."""
 
     def teardown_pod(self, pod_uid: str) -> None:
-        """Remove the pod's netns (the kernel removes its veth pair shortly after) and release
-        its IP. A pod without a network is a no-op."""
+        """Release the pod's netns (the kernel removes it and its veth pair once no container is
+        left in it) and its IP. A pod without a network is a no-op."""
 
     def list_pods(self) -> dict[str, PodNetwork]:
-        """Every pod network of this instance found on the host or in the IPAM record (for
-        adoption after a restart and for cleaning what a crash left); `ip` is "" if unknown."""
+        """Every pod network of this instance held or in the IPAM record (for adoption after a
+        restart and for cleaning what a crash left); `ip` is "" if unknown."""
 
     def teardown_all(self) -> None:
         """Remove every pod network of this instance, then the bridge and the IPAM record; waits

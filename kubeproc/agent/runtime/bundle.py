@@ -99,7 +99,7 @@ class ContainerSpec:
     no_new_privileges: bool = False  # allowPrivilegeEscalation: false
     readonly_rootfs: bool = False
     mounts: tuple[Mount, ...] = ()
-    netns: str | None = None  # /var/run/netns/NAME to join; None: a new one; HOST: the host's
+    netns: str | None = None  # a netns path to join (/proc/PID/fd/N); None: a new one; HOST: the host's
     ipcns: str | None = None
     utsns: str | None = None
     cgroup_path: str = ""  # e.g. "/kubeproc-<instance>/<pod uid>/<container id>"

@@ -9,6 +9,9 @@ exits when no container is live and no client is left (or on `shutdown`). It als
 agent's short runc commands and signals inits (`runc` / `signal` requests: monitorcmd.py).
 A container created with a stdin mode gets a pipe as stdin whose write end the monitor keeps
 (`stdin` / `stdinattach` / `stdinend` requests: kubectl attach -i; StdinPipes in monitorfiles.py).
+It also holds the pods' namespaces open, the pause container's job (`pin` / `unpin` / `pins`):
+runc joins them as /proc/MONITOR_PID/fd/N, so pods cost the host no bind mounts, and a held
+namespace keeps the monitor alive across the agent's restart.
 Requests are lines of NUL-separated fields `SEQ OP ARGS…`, replies lines `SEQ WORD REST`
 (client: monitorclient.py).
 """
@@ -85,6 +88,7 @@ class Monitor:
         self.started = time.monotonic()
         self.commands = Commands(self.poll, self.send)  # short runc commands for the agent
         self.stdins = StdinPipes(self.poll, self.send)  # containers' stdin pipes
+        self.pins = {}  # key -> fd of a namespace held open for the agent (pin requests)
         self.poll.register(self.wake_r, select.POLLIN)
         self.poll.register(listener.fileno(), select.POLLIN)
 
@@ -164,10 +168,22 @@ class Monitor:
                 self.send(c, seq, "ok")
             elif self.stdins.request(c, seq, op, k.stdin if k is not None else None, args[1:]):
                 c.attached.add(args[0])
+        elif op == "pin":
+            self.send(c, seq, self.pin(args))
+        elif op == "unpin":
+            for key in args:
+                fd = self.pins.pop(key, None)
+                if fd is not None:
+                    os.close(fd)
+            self.send(c, seq, "ok")
+        elif op == "pins":
+            self.send(c, seq, " ".join(["ok %d" % os.getpid()] + ["%s=%d" % kv for kv in self.pins.items()]))
         elif op in ("bye", "shutdown"):
             self.reap()
-            # containers still running keep us alive: say so now, the client just leaves
+            # containers still running keep us alive: say so now, the client just leaves;
+            # so do held namespaces, unless the agent shuts us down
             if any(k.status is None for k in self.containers.values()) or (
+                    op == "bye" and self.pins) or (
                     op == "bye" and any(o is not c and o.leaving is None for o in self.clients.values())):
                 self.send(c, seq, "stay")
             elif op == "bye":
@@ -176,6 +192,28 @@ class Monitor:
                 c.shutdown = seq
         else:
             self.send(c, seq, "err unknown request %s" % op)
+
+    # ---- namespaces held for the agent ----
+    def pin(self, args: list) -> str:
+        """`pin KEY PATH [KEY PATH...]`: open each PATH (the agent passes /proc/AGENT/fd/N of a
+        namespace it just made) and keep it under KEY, replacing an older one; all or nothing.
+        Replies `ok PID FD...`: the agent's paths are /proc/PID/fd/FD."""
+        if not args or len(args) % 2:
+            return "err pin needs KEY PATH pairs"
+        fds = []
+        try:
+            for path in args[1::2]:
+                fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError as e:
+            for fd in fds:
+                os.close(fd)
+            return "err pin %s: %s" % (path, e.strerror)
+        for key, fd in zip(args[0::2], fds):
+            old = self.pins.pop(key, None)
+            if old is not None:
+                os.close(old)
+            self.pins[key] = fd
+        return " ".join(["ok %d" % os.getpid()] + [str(fd) for fd in fds])
 
     # ---- containers ----
     def signal(self, cid: str, sig: int) -> str:
@@ -341,6 +379,8 @@ class Monitor:
             return False
         if any(c.shutdown is not None for c in self.clients.values()):
             return True
+        if self.pins and not self.clients:
+            return False  # pods' namespaces: the agent comes back for them
         if any(c.leaving is None for c in self.clients.values()):
             return False
         return self.had_client or time.monotonic() - self.started > FIRST_CLIENT_WAIT

@@ -13,6 +13,7 @@ import fcntl
 import itertools
 import os
 import sys
+from collections.abc import Callable
 
 from kubeproc.agent.runtime.protocol import RuntimeError_
 
@@ -71,6 +72,8 @@ class MonitorClient:
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[str]] = {}
         self._seq = itertools.count(1)
+        # called on the event loop when the monitor closes the connection on its own (it died)
+        self.lost_listeners: list[Callable[[], None]] = []
 
     def connected(self) -> bool:
         return (self._writer is not None and self._loop is asyncio.get_running_loop()
@@ -144,6 +147,9 @@ class MonitorClient:
                 if not fut.done():
                     fut.set_exception(MonitorGone())
             self._pending.clear()
+            if self._reader_task is asyncio.current_task():  # not our own close (_forget)
+                for listener in self.lost_listeners:
+                    listener()
 
     async def _send(self, *fields: str) -> str:
         seq = str(next(self._seq))

@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kubeproc.agent.runtime.bundle import STDIN_ANNOTATION, STDIN_MODES
@@ -189,6 +190,43 @@ class RuncRuntime:
 
     async def start(self, id: str) -> None:
         await self._runc("start", id)
+
+    # ---- pods' namespaces, held by the monitor (nsholder.MonitorHolder) ----
+    async def pin(self, paths: Mapping[str, str]) -> tuple[int, dict[str, int]]:
+        """The monitor opens each path and holds it; returns its pid and key -> its fd."""
+        args = [x for kv in paths.items() for x in kv]
+        try:
+            rep = await self.monitor.call("pin", *args)
+        except MonitorGone:
+            raise RuntimeError_(f"the container monitor exited; see {self.monitor.log_path}") from None
+        word, _, rest = rep.partition(" ")
+        if word != "ok":
+            raise RuntimeError_(rest)
+        pid, *fds = rest.split()
+        return int(pid), dict(zip(paths, map(int, fds)))
+
+    def on_monitor_lost(self, listener: Callable[[], None]) -> None:
+        """Call `listener` on the event loop when the monitor dies (and what it held with it)."""
+        self.monitor.lost_listeners.append(listener)
+
+    async def unpin(self, keys: Iterable[str]) -> None:
+        try:
+            await self.monitor.call("unpin", *keys, spawn=False)
+        except MonitorGone:
+            pass  # nobody holds them any more
+
+    async def pinned(self) -> tuple[int, dict[str, int]]:
+        """What the running monitor holds (nothing if none runs)."""
+        try:
+            rep = await self.monitor.call("pins", spawn=False)
+        except MonitorGone:
+            return 0, {}
+        word, _, rest = rep.partition(" ")
+        if word != "ok":
+            return 0, {}
+        pid, *pairs = rest.split()
+        return int(pid), {k: int(v) for k, _, v in (p.partition("=") for p in pairs)}
+
 
     def _state(self, rec: dict[str, Any]) -> ContainerState:
         bundle = rec.get("bundle", "")

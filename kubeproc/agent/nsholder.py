@@ -1,0 +1,203 @@
+"""Who keeps a pod's namespaces alive between its containers: the `NamespaceHolder` seam.
+
+A pod's network, IPC and UTS namespaces outlive each container (the pause container's job).
+Bind mounts would hold them, but every container's mount namespace starts as a copy of the
+host's mount table, which runc then reads several times: with 3 mounts per pod each start got
+slower the more pods ran. A holder keeps an open fd per namespace instead, named by a
+`/proc/PID/fd/N` path that runc, setns and nsenter open like any namespace file.
+`MonitorHolder` keeps them in the container monitor, so they survive kubeproc's restart (kill
+-9) as the containers do; `ProcessHolder` keeps them in this process (tests, tools).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+
+class NamespaceHolder(Protocol):
+    async def load(self) -> None:
+        """Learn what is already held (at the agent's start, on its event loop)."""
+
+    def hold(self, fds: Mapping[str, int]) -> dict[str, str]:
+        """Keep each namespace (an fd the caller still owns and closes) under its key, replacing
+        what the key held; return key -> path. Blocking: call it off the event loop."""
+
+    def path(self, key: str) -> str | None:
+        """The held namespace's path; None if it is not held (or its holder died)."""
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Stop holding these keys (unknown keys are ignored). Blocking."""
+
+    def keys(self) -> set[str]:
+        """Every key held."""
+
+    def on_lost(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (on the event loop) when held namespaces may have gone at once."""
+
+
+class Pinner(Protocol):
+    """What `MonitorHolder` needs from the runtime (RuncRuntime: the monitor's pin requests)."""
+
+    async def pin(self, paths: Mapping[str, str]) -> tuple[int, dict[str, int]]: ...
+
+    async def unpin(self, keys: Iterable[str]) -> None: ...
+
+    async def pinned(self) -> tuple[int, dict[str, int]]: ...
+
+    def on_monitor_lost(self, listener: Callable[[], None]) -> None: ...
+
+
+class _Table:
+    """key -> (path, device, inode): a path is only answered while it still names the namespace
+    it was held as (a holder that died and whose pid or fd number came back names another)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[str, int, int]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, path: str, fd: int) -> None:
+        st = os.fstat(fd)
+        with self._lock:
+            self._held[key] = (path, st.st_dev, st.st_ino)
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            entry = self._held.get(key)
+        if entry is None:
+            return None
+        path, dev, ino = entry
+        try:
+            st = os.stat(path)
+        except OSError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino) != (dev, ino):
+            with self._lock:
+                if self._held.get(key) == entry:
+                    del self._held[key]
+            return None
+        return path
+
+    def drop(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            for k in keys:
+                self._held.pop(k, None)
+
+    def keys(self) -> set[str]:
+        with self._lock:
+            return set(self._held)
+
+
+class ProcessHolder:
+    """Namespaces held by fds of this process: they live as long as it does."""
+
+    def __init__(self) -> None:
+        self._fds: dict[str, int] = {}
+        self._table = _Table()
+        self._lock = threading.Lock()
+
+    async def load(self) -> None:
+        """Nothing outlives this process."""
+
+    def hold(self, fds: Mapping[str, int]) -> dict[str, str]:
+        out = {}
+        for key, fd in fds.items():
+            mine = os.dup(fd)  # dup() sets no FD_CLOEXEC; the holder's fds must not leak to children
+            os.set_inheritable(mine, False)
+            path = f"/proc/{os.getpid()}/fd/{mine}"
+            with self._lock:
+                old = self._fds.pop(key, None)
+                self._fds[key] = mine
+            if old is not None:
+                os.close(old)
+            self._table.put(key, path, mine)
+            out[key] = path
+        return out
+
+    def path(self, key: str) -> str | None:
+        return self._table.get(key)
+
+    def release(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        self._table.drop(keys)
+        with self._lock:
+            fds = [self._fds.pop(k) for k in keys if k in self._fds]
+        for fd in fds:
+            os.close(fd)
+
+    def keys(self) -> set[str]:
+        return self._table.keys()
+
+    def on_lost(self, listener: Callable[[], None]) -> None:
+        """They go only with this process."""
+
+
+class MonitorHolder:
+    """Namespaces held by the container monitor. `load()` (on the event loop, at the agent's
+    start) reads what it already holds; the blocking methods run their request on that loop
+    from the caller's thread, so they must never be called on the loop itself."""
+
+    def __init__(self, pinner: Pinner) -> None:
+        self._pinner = pinner
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._table = _Table()
+
+    async def load(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        pid, pins = await self._pinner.pinned()
+        stale = []
+        for key, n in pins.items():
+            path = f"/proc/{pid}/fd/{n}"
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                stale.append(key)
+                continue
+            try:
+                self._table.put(key, path, fd)
+            finally:
+                os.close(fd)
+        if stale:
+            await self._pinner.unpin(stale)
+
+    def _run(self, coro):  # type: ignore[no-untyped-def]
+        loop = self._loop
+        if loop is None:
+            coro.close()
+            raise RuntimeError("MonitorHolder used before load()")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            coro.close()
+            raise RuntimeError("MonitorHolder's blocking methods must run off the event loop")
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    def hold(self, fds: Mapping[str, int]) -> dict[str, str]:
+        me = os.getpid()
+        pid, nums = self._run(self._pinner.pin({k: f"/proc/{me}/fd/{fd}" for k, fd in fds.items()}))
+        out = {}
+        for key, fd in fds.items():
+            out[key] = f"/proc/{pid}/fd/{nums[key]}"
+            self._table.put(key, out[key], fd)
+        return out
+
+    def path(self, key: str) -> str | None:
+        return self._table.get(key)
+
+    def release(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        if not keys:
+            return
+        self._table.drop(keys)
+        self._run(self._pinner.unpin(keys))
+
+    def keys(self) -> set[str]:
+        return self._table.keys()
+
+    def on_lost(self, listener: Callable[[], None]) -> None:
+        self._pinner.on_monitor_lost(listener)
