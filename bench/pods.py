@@ -102,13 +102,14 @@ class Bench:
             await asyncio.sleep(0.2)
         raise RuntimeError("pods were not deleted within 120 s")
 
-    async def sequential(self, n: int) -> list[float]:
+    async def sequential(self, n: int, prefix: str = "seq") -> list[float]:
+        """Names never used before: a reused name would find the earlier pod's times."""
         out = []
         self.to_bind: list[float] = []
         for i in range(n):
-            t0 = await self.create(f"seq-{i}")
-            out.append((await self.until_started(f"seq-{i}") - t0) * 1000)
-            self.to_bind.append((self.bound.get(f"seq-{i}", t0) - t0) * 1000)
+            t0 = await self.create(f"{prefix}-{i}")
+            out.append((await self.until_started(f"{prefix}-{i}") - t0) * 1000)
+            self.to_bind.append((self.bound.get(f"{prefix}-{i}", t0) - t0) * 1000)
         return out
 
     async def burst(self, n: int, prefix: str) -> float:
@@ -200,7 +201,7 @@ async def run(args: argparse.Namespace) -> None:
         inst.kubectl("create", "namespace", NS)
         b.watch_task = asyncio.get_running_loop().create_task(b.watch())
         await asyncio.sleep(0.2)  # the watch is open before the first create
-        await b.sequential(5)  # warm-up: imports, first bundle, the monitor
+        await b.sequential(5, "warm")  # warm-up: imports, first bundle, the monitor
         await b.delete_all()
         log_path = os.path.join(inst.data_dir, "test-server.log")
         skip = trace_count(log_path)
