@@ -16,11 +16,11 @@ from kubeproc.agent import backoff as bo
 from kubeproc.agent.agent import Agent
 from kubeproc.agent.context import AgentConfig
 from kubeproc.agent.heartbeat import NodeHeartbeat
-from kubeproc.agent.network import NetworkConfig, net_key
+from kubeproc.agent.network import NetworkConfig
 from kubeproc.agent.network.linux import LinuxNetwork
 from kubeproc.agent.node import machine_info
 from kubeproc.agent.nsholder import MonitorHolder
-from kubeproc.agent import preflight
+from kubeproc.agent import podns, preflight
 from kubeproc.agent.runtime.runc import RuncRuntime
 from kubeproc.agent.streams import AgentStreams
 from kubeproc.apiserver.discovery import version_info
@@ -76,7 +76,7 @@ async def start_node(cfg: Any, registry: Registry) -> NodeParts:
     gateway = str(next(netcfg.network.hosts()))  # the DNS server listens here
     runtime = RuncRuntime(os.path.join(cfg.data_dir, "runc"), runc=preflight.runc_path() or preflight.RUNC)
     holder = MonitorHolder(runtime)  # the pods' namespaces live in the container monitor
-    network = LinuxNetwork(netcfg, holder)
+    network = LinuxNetwork(netcfg)
     try:  # refuse before touching the host
         nft = Nft()
         await asyncio.to_thread(hostnet.check_free, netcfg.bridge, cfg.service_cidr)
@@ -112,6 +112,6 @@ async def start_node(cfg: Any, registry: Registry) -> NodeParts:
     sched_client = LocalClient(registry, "default-scheduler")
     scheduler = Scheduler(sched_client, EventRecorder(sched_client, "default-scheduler"))
     streams = AgentStreams(runtime.runc, runtime.root, agent.node.logs_root, agent.node.locate,
-                           lambda uid: holder.path(net_key(uid)))
+                           lambda uid: holder.path(podns.key(uid, "net")))
     dns = ClusterDNS(dns_client, gateway, ttl=cfg.dns_ttl)
     return NodeParts(agent, [heartbeat, agent, scheduler, dns, proxy], streams, dns, proxy, cluster_dns)

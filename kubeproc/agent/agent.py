@@ -114,7 +114,7 @@ class Agent:
         for uid in set(await asyncio.to_thread(node.network.list_pods)) - known:
             await asyncio.to_thread(node.network.teardown_pod, uid)
         for uid in podns.list_pods(node.holder) - known:
-            await asyncio.to_thread(podns.remove, node.holder, uid)
+            await podns.remove(node.holder, uid)
         try:
             for d in os.listdir(node.logs_root):
                 if d.rsplit("_", 1)[-1] not in known:
@@ -166,8 +166,8 @@ async def cleanup_host(node: Node) -> None:
     for uid in instances.list_pod_uids(node.pods_root):
         remove_pod_dir(node, uid)
     try:
-        await asyncio.to_thread(podns.remove_all, node.holder)
-    except (RuntimeError_, RuntimeError) as e:
+        await podns.remove_all(node.holder)
+    except (RuntimeError_, OSError) as e:
         log.warning("releasing the pods' namespaces: %s", e)
     await asyncio.to_thread(node.network.teardown_all)
     remove_cgroup(node.cfg.cgroup_parent)

@@ -23,7 +23,7 @@ from kubeproc.agent.probes import ProbeManager
 from kubeproc.agent.runtime import exec as rexec
 from kubeproc.agent.streams import ContainerRef
 from kubeproc.agent.instances import now
-from kubeproc.agent.network import Network, NetworkConfig, net_key
+from kubeproc.agent.network import Network, NetworkConfig
 from kubeproc.agent.nsholder import NamespaceHolder
 from kubeproc.agent.plan import KillContainer, StartContainer
 from kubeproc.agent.podphase import init_specs, regular_specs
@@ -240,21 +240,23 @@ class Node:
         t0 = time.perf_counter()
         host_network = bool((pod.get("spec") or {}).get("hostNetwork"))
 
-        def namespaces() -> tuple[str, str, str | None]:
+        def network(netns_path: str) -> tuple[str, str, str | None]:
             # one thread hop for the kernel objects and the host files they need: file system
             # calls on the event loop stall every pod (and the API) when the disk is busy
+            t1 = time.perf_counter()
             if host_network:  # the pod shares the node's network: its IP is the node's
                 ip = self.cfg.host_ip
             else:
-                ip = self.network.setup_pod(w.uid).ip
-            self.note(pod, "network", t0)
-            t1 = time.perf_counter()
-            podns.create(self.holder, w.uid, hostname)
-            self.note(pod, "ipc_uts", t1)
+                ip = self.network.setup_pod(w.uid, netns_path).ip
+            self.note(pod, "network", t1)
             os.makedirs(w.record.dir, exist_ok=True)
             return (ip, *sandbox.read_host_files(self.cfg.host_resolv, host_network))
         try:
-            ip, host_resolv, host_hosts = await asyncio.to_thread(namespaces)
+            # the namespaces first (held by the monitor), then the network inside, as the
+            # runtime makes the netns and CNI configures it
+            paths = await podns.create(self.holder, w.uid, hostname, host_network)
+            self.note(pod, "namespaces", t0)
+            ip, host_resolv, host_hosts = await asyncio.to_thread(network, paths.get("net", ""))
         except Exception as e:  # NetworkError, OSError
             log.exception("sandbox of %s", w.uid)
             self.event(pod, "Warning", "FailedCreatePodSandBox",
@@ -290,14 +292,12 @@ class Node:
     def sandbox_intact(self, pod: Mapping[str, Any], uid: str) -> bool:
         """The pod's namespaces are still held (a killed container monitor took them along:
         the kubelet's sandbox-not-ready case, the pod gets a new sandbox)."""
-        if podns.paths(self.holder, uid) is None:
-            return False
-        return bool((pod.get("spec") or {}).get("hostNetwork")) or self.holder.path(net_key(uid)) is not None
+        return podns.held(self.holder, uid, bool((pod.get("spec") or {}).get("hostNetwork"))) is not None
 
     async def teardown_sandbox(self, w: PodWorker, pod: dict[str, Any]) -> None:
         w.volumes = None
         await asyncio.to_thread(volumes.teardown_pod_volumes, w.record.dir)
-        await asyncio.to_thread(podns.remove, self.holder, w.uid)
+        await podns.remove(self.holder, w.uid)
         await asyncio.to_thread(self.network.teardown_pod, w.uid)
         w.record.drop_sandbox()
         remove_cgroup(f"{self.cfg.cgroup_parent}/pod{w.uid}")
@@ -311,14 +311,13 @@ class Node:
         sb = w.record.sandbox()
         assert sb is not None
         host_network = bool((pod.get("spec") or {}).get("hostNetwork"))
-        netns_path = oci.HOST if host_network else self.holder.path(net_key(w.uid))
-        ns = podns.paths(self.holder, w.uid)
-        if ns is None or netns_path is None:  # the holder died since this sync looked
+        ns = podns.held(self.holder, w.uid, host_network)
+        if ns is None:  # the holder died since this sync looked
             return self._failed(pod, container, launch.Failure(
                 "CreateContainerError", "the pod's sandbox is gone; it will be re-created"))
         ctx = launch.PodContext(
             pod_dir=w.record.dir, ip=sb.ip, hostname=self.hostname(pod)[0],
-            netns=netns_path, ipcns=ns["ipc"], utsns=ns["uts"],
+            netns=oci.HOST if host_network else ns["net"], ipcns=ns["ipc"], utsns=ns["uts"],
             cgroup_parent=f"{self.cfg.cgroup_parent}/pod{w.uid}")
         env = launch.build_env(pod, container, lookups=self.lookups, services=self._services(),
                                node_name=self.cfg.node_name, host_ip=self.cfg.host_ip,

@@ -11,7 +11,6 @@ slower the more pods ran. A holder keeps an open fd per namespace instead, named
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -19,18 +18,20 @@ from typing import Protocol
 
 
 class NamespaceHolder(Protocol):
-    async def load(self) -> None:
-        """Learn what is already held (at the agent's start, on its event loop)."""
+    """Call the async methods on the agent's event loop."""
 
-    def hold(self, fds: Mapping[str, int]) -> dict[str, str]:
+    async def load(self) -> None:
+        """Learn what is already held (at the agent's start)."""
+
+    async def hold(self, fds: Mapping[str, int]) -> dict[str, str]:
         """Keep each namespace (an fd the caller still owns and closes) under its key, replacing
-        what the key held; return key -> path. Blocking: call it off the event loop."""
+        what the key held; all or nothing. Returns key -> path."""
 
     def path(self, key: str) -> str | None:
         """The held namespace's path; None if it is not held (or its holder died)."""
 
-    def release(self, keys: Iterable[str]) -> None:
-        """Stop holding these keys (unknown keys are ignored). Blocking."""
+    async def release(self, keys: Iterable[str]) -> None:
+        """Stop holding these keys (unknown keys are ignored)."""
 
     def keys(self) -> set[str]:
         """Every key held."""
@@ -97,36 +98,33 @@ class ProcessHolder:
     def __init__(self) -> None:
         self._fds: dict[str, int] = {}
         self._table = _Table()
-        self._lock = threading.Lock()
 
     async def load(self) -> None:
         """Nothing outlives this process."""
 
-    def hold(self, fds: Mapping[str, int]) -> dict[str, str]:
+    async def hold(self, fds: Mapping[str, int]) -> dict[str, str]:
         out = {}
         for key, fd in fds.items():
             mine = os.dup(fd)  # dup() sets no FD_CLOEXEC; the holder's fds must not leak to children
             os.set_inheritable(mine, False)
-            path = f"/proc/{os.getpid()}/fd/{mine}"
-            with self._lock:
-                old = self._fds.pop(key, None)
-                self._fds[key] = mine
+            old = self._fds.pop(key, None)
             if old is not None:
                 os.close(old)
-            self._table.put(key, path, mine)
-            out[key] = path
+            self._fds[key] = mine
+            out[key] = f"/proc/{os.getpid()}/fd/{mine}"
+            self._table.put(key, out[key], mine)
         return out
 
     def path(self, key: str) -> str | None:
         return self._table.get(key)
 
-    def release(self, keys: Iterable[str]) -> None:
+    async def release(self, keys: Iterable[str]) -> None:
         keys = list(keys)
         self._table.drop(keys)
-        with self._lock:
-            fds = [self._fds.pop(k) for k in keys if k in self._fds]
-        for fd in fds:
-            os.close(fd)
+        for k in keys:
+            fd = self._fds.pop(k, None)
+            if fd is not None:
+                os.close(fd)
 
     def keys(self) -> set[str]:
         return self._table.keys()
@@ -136,17 +134,13 @@ class ProcessHolder:
 
 
 class MonitorHolder:
-    """Namespaces held by the container monitor. `load()` (on the event loop, at the agent's
-    start) reads what it already holds; the blocking methods run their request on that loop
-    from the caller's thread, so they must never be called on the loop itself."""
+    """Namespaces held by the container monitor (one request per hold or release)."""
 
     def __init__(self, pinner: Pinner) -> None:
         self._pinner = pinner
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._table = _Table()
 
     async def load(self) -> None:
-        self._loop = asyncio.get_running_loop()
         pid, pins = await self._pinner.pinned()
         stale = []
         for key, n in pins.items():
@@ -163,23 +157,9 @@ class MonitorHolder:
         if stale:
             await self._pinner.unpin(stale)
 
-    def _run(self, coro):  # type: ignore[no-untyped-def]
-        loop = self._loop
-        if loop is None:
-            coro.close()
-            raise RuntimeError("MonitorHolder used before load()")
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            coro.close()
-            raise RuntimeError("MonitorHolder's blocking methods must run off the event loop")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
-    def hold(self, fds: Mapping[str, int]) -> dict[str, str]:
+    async def hold(self, fds: Mapping[str, int]) -> dict[str, str]:
         me = os.getpid()
-        pid, nums = self._run(self._pinner.pin({k: f"/proc/{me}/fd/{fd}" for k, fd in fds.items()}))
+        pid, nums = await self._pinner.pin({k: f"/proc/{me}/fd/{fd}" for k, fd in fds.items()})
         out = {}
         for key, fd in fds.items():
             out[key] = f"/proc/{pid}/fd/{nums[key]}"
@@ -189,12 +169,11 @@ class MonitorHolder:
     def path(self, key: str) -> str | None:
         return self._table.get(key)
 
-    def release(self, keys: Iterable[str]) -> None:
+    async def release(self, keys: Iterable[str]) -> None:
         keys = list(keys)
-        if not keys:
-            return
-        self._table.drop(keys)
-        self._run(self._pinner.unpin(keys))
+        if keys:
+            self._table.drop(keys)
+            await self._pinner.unpin(keys)
 
     def keys(self) -> set[str]:
         return self._table.keys()

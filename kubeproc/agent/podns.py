@@ -1,74 +1,92 @@
-"""A pod's shared IPC and UTS namespaces (the pause container's job), held by a NamespaceHolder.
+"""A pod's namespaces: network, IPC and UTS, made once per pod and kept by a NamespaceHolder.
 
-Containers of one pod share IPC and the hostname as they share the network: the namespaces are
-created once per pod in a short-lived thread (no fork), the hostname is set there, and the
-holder keeps them as `<pod uid>.ipc` / `<pod uid>.uts`, paths each container's config.json
-joins. Removing them releases the holder's fds; the kernel frees them with the last container.
+What RunPodSandbox does with a pause container: the namespaces are created in one short-lived
+thread (no fork) by one `unshare`, the hostname is set there, and the holder keeps them as
+`<pod uid>.net|ipc|uts`, the paths every container's config.json joins and the network is
+configured in (network/linux.py). A hostNetwork pod gets no netns of its own. Removing them
+releases the holder's fds; the kernel frees them with the pod's last container.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
+import re
 
-from kubeproc.agent.network import NET_SUFFIX, net_key, netns
+from kubeproc.agent.network import netns
 from kubeproc.agent.nsholder import NamespaceHolder
 
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
-KINDS = ("ipc", "uts")
+KINDS = ("net", "ipc", "uts")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 _libc.unshare.argtypes = [ctypes.c_int]
+# keys travel in the container monitor's line protocol: no separators, as a uid never has
+_UID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,252}$")
 
 
 def key(pod_uid: str, kind: str) -> str:
-    return net_key(pod_uid).removesuffix(NET_SUFFIX) + "." + kind  # the uid checked as for the netns
+    if not _UID_RE.match(pod_uid):
+        raise ValueError(f"invalid pod uid {pod_uid!r}")
+    return f"{pod_uid}.{kind}"
 
 
-def paths(holder: NamespaceHolder, pod_uid: str) -> dict[str, str] | None:
-    """{"ipc": path, "uts": path} if both are held, else None."""
-    out = {k: holder.path(key(pod_uid, k)) for k in KINDS}
-    return None if None in out.values() else out  # type: ignore[return-value]
+def kinds(host_network: bool) -> tuple[str, ...]:
+    return KINDS[1:] if host_network else KINDS
 
 
-def create(holder: NamespaceHolder, pod_uid: str, hostname: str) -> dict[str, str]:
-    """Create (or keep) the pod's ipc and uts namespaces; returns {"ipc": path, "uts": path}.
-    Blocking (the holder's request): call it off the event loop."""
-    held = paths(holder, pod_uid)
-    if held is not None:
-        return held
+def held(holder: NamespaceHolder, pod_uid: str, host_network: bool) -> dict[str, str] | None:
+    """kind -> path if every namespace the pod needs is held, else None."""
+    out = {}
+    for kind in kinds(host_network):
+        p = holder.path(key(pod_uid, kind))
+        if p is None:
+            return None
+        out[kind] = p
+    return out
 
-    def make() -> dict[str, int]:
-        netns.check(_libc.unshare(CLONE_NEWIPC | CLONE_NEWUTS), "unshare(ipc|uts)")
-        name = hostname.encode()
-        netns.check(_libc.sethostname(name, len(name)), "sethostname", hostname)
-        fds: dict[str, int] = {}
-        try:
-            for kind in KINDS:
-                fds[kind] = netns.open_own(kind)
-        except OSError:
-            for fd in fds.values():
-                os.close(fd)
-            raise
-        return fds
 
-    fds = netns.run_in_thread(make)
+def _make(hostname: str, host_network: bool) -> dict[str, int]:
+    """In a throwaway thread: new namespaces, the hostname, an fd of each."""
+    flags = CLONE_NEWIPC | CLONE_NEWUTS | (0 if host_network else netns.CLONE_NEWNET)
+    netns.check(_libc.unshare(flags), "unshare(net|ipc|uts)")
+    name = hostname.encode()
+    netns.check(_libc.sethostname(name, len(name)), "sethostname", hostname)
+    fds: dict[str, int] = {}
     try:
-        got = holder.hold({key(pod_uid, k): fd for k, fd in fds.items()})
+        for kind in kinds(host_network):
+            fds[kind] = netns.open_own(kind)
+    except OSError:
+        for fd in fds.values():
+            os.close(fd)
+        raise
+    return fds
+
+
+async def create(holder: NamespaceHolder, pod_uid: str, hostname: str,
+                 host_network: bool) -> dict[str, str]:
+    """The pod's namespaces (kept if all are held, else made anew); kind -> path."""
+    have = held(holder, pod_uid, host_network)
+    if have is not None:
+        return have
+    fds = await netns.run_in_thread_async(lambda: _make(hostname, host_network))
+    try:
+        got = await holder.hold({key(pod_uid, k): fd for k, fd in fds.items()})
     finally:
         for fd in fds.values():
             os.close(fd)
-    return {k: got[key(pod_uid, k)] for k in KINDS}
+    return {k: got[key(pod_uid, k)] for k in fds}
 
 
-def remove(holder: NamespaceHolder, pod_uid: str) -> None:
-    holder.release(key(pod_uid, k) for k in KINDS)
+async def remove(holder: NamespaceHolder, pod_uid: str) -> None:
+    await holder.release(key(pod_uid, k) for k in KINDS)
 
 
 def list_pods(holder: NamespaceHolder) -> set[str]:
-    """Pod uids with ipc/uts namespaces held."""
+    """Pod uids with namespaces held."""
     out = set()
     for k in holder.keys():
         stem, _, kind = k.rpartition(".")
@@ -77,6 +95,5 @@ def list_pods(holder: NamespaceHolder) -> set[str]:
     return out
 
 
-def remove_all(holder: NamespaceHolder) -> None:
-    for uid in list_pods(holder):
-        remove(holder, uid)
+async def remove_all(holder: NamespaceHolder) -> None:
+    await asyncio.gather(*(remove(holder, uid) for uid in list_pods(holder)))

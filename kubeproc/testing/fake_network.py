@@ -22,12 +22,12 @@ class FakeNetwork:
         self.calls.append(("ensure_bridge", ""))
         self.bridge_up = True
 
-    def setup_pod(self, pod_uid: str) -> PodNetwork:
+    def setup_pod(self, pod_uid: str, netns_path: str) -> PodNetwork:
         self.calls.append(("setup_pod", pod_uid))
         if pod_uid not in self.pods:
             ip = self.ipam.allocate(pod_uid)
             self.pods[pod_uid] = PodNetwork(
-                pod_uid=pod_uid, netns_path=f"/proc/fake/{pod_uid}.net", ip=str(ip),
+                pod_uid=pod_uid, netns_path=netns_path, ip=str(ip),
                 prefixlen=self.config.network.prefixlen, gateway=str(self.ipam.gateway),
                 veth_host=self.config.veth_name(pod_uid),
             )

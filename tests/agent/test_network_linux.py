@@ -20,9 +20,9 @@ import pytest
 
 from kubeproc.agent.network import NetworkConfig, NetworkError, PodNetwork
 from kubeproc.agent.network import netlink as nl
+from kubeproc.agent.network import netns
 from kubeproc.agent.network.ipam import IpamExhausted
 from kubeproc.agent.network.linux import LinuxNetwork
-from kubeproc.agent.nsholder import ProcessHolder
 
 PY = [sys.executable, "-I"]
 
@@ -40,25 +40,57 @@ def _in_netns(pod: PodNetwork, *cmd: str, **kw: object) -> subprocess.CompletedP
                           capture_output=True, text=True, timeout=10, **kw)  # type: ignore[call-overload]
 
 
-def _force_clean(net: LinuxNetwork) -> None:
+class PodNets(LinuxNetwork):
+    """LinuxNetwork with the sandbox's part played by the test: each pod's netns is made by this
+    process and held by an fd of it (the agent's podns.py has the container monitor hold it)."""
+
+    def __init__(self, config: NetworkConfig, held: dict[str, int] | None = None) -> None:
+        super().__init__(config)
+        self.held: dict[str, int] = {} if held is None else held
+
+    def netns_of(self, pod_uid: str) -> str:
+        if pod_uid not in self.held:
+            self.held[pod_uid] = netns.run_in_thread(netns.unshare_and_open)
+        return f"/proc/{os.getpid()}/fd/{self.held[pod_uid]}"
+
+    def setup_pod(self, pod_uid: str, netns_path: str = "") -> PodNetwork:
+        return super().setup_pod(pod_uid, netns_path or self.netns_of(pod_uid))
+
+    def release(self, pod_uid: str) -> None:
+        fd = self.held.pop(pod_uid, None)
+        if fd is not None:
+            os.close(fd)
+
+    def teardown_pod(self, pod_uid: str) -> None:
+        self.release(pod_uid)
+        super().teardown_pod(pod_uid)
+
+    def teardown_all(self) -> None:
+        for uid in list(self.held):
+            self.release(uid)
+        super().teardown_all()
+
+
+def _force_clean(net: PodNets) -> None:
     """Belt and braces after teardown_all: release and remove anything of this test instance."""
-    net.holder.release(net.holder.keys())
+    for uid in list(net.held):
+        net.release(uid)
     with nl.open_socket() as s:
         nl.delete_link(s, net.config.bridge)
 
 
 @pytest.fixture
-def make_net() -> Iterator[Callable[..., LinuxNetwork]]:
-    made: list[LinuxNetwork] = []
+def make_net() -> Iterator[Callable[..., PodNets]]:
+    made: list[PodNets] = []
     dirs: list[str] = []
 
-    def make(third_octet: int, prefix: str = "24", state_dir: str | None = None) -> LinuxNetwork:
+    def make(third_octet: int, prefix: str = "24", state_dir: str | None = None) -> PodNets:
         if state_dir is None:
             state_dir = tempfile.mkdtemp(prefix="kp-net-test-")
             dirs.append(state_dir)
         tag = "t" + uuid.uuid4().hex[:7]
         cfg = NetworkConfig(instance=tag, pod_cidr=f"10.250.{third_octet}.0/{prefix}", state_dir=state_dir)
-        net = LinuxNetwork(cfg, ProcessHolder())
+        net = PodNets(cfg)
         net.ensure_bridge()
         made.append(net)
         return net
@@ -76,9 +108,9 @@ def make_net() -> Iterator[Callable[..., LinuxNetwork]]:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def _assert_gone(net: LinuxNetwork, pods: list[PodNetwork], bridge_too: bool) -> None:
+def _assert_gone(net: PodNets, pods: list[PodNetwork], bridge_too: bool) -> None:
     cfg = net.config
-    assert net.holder.keys() == set()
+    assert net.held == {} and net.list_pods() == {}
     # The kernel drops a netns's veths asynchronously; wait on link events, bounded.
     assert nl.wait_until(lambda: not any(_link_exists(p.veth_host) for p in pods), 5.0)
     assert _link_exists(cfg.bridge) is not bridge_too
@@ -137,7 +169,7 @@ def test_teardown_leaves_no_netns_veth_mount_or_bridge(make_net) -> None:
     a, b = net.setup_pod("pod-a"), net.setup_pod("pod-b")
     net.teardown_pod("pod-a")
     net.teardown_pod("pod-a")  # a missing pod is a no-op
-    assert net.holder.path("pod-a.net") is None
+    assert "pod-a" not in net.held
     assert nl.wait_until(lambda: not _link_exists(a.veth_host), 5.0)
     assert net.ipam.get("pod-a") is None and list(net.list_pods()) == ["pod-b"]
     net.teardown_all()
@@ -159,21 +191,21 @@ def test_restart_adopts_pods_and_teardown_all_cleans_a_crashed_instance(make_net
     crashed = make_net(105)
     cfg = crashed.config
     pods = [crashed.setup_pod(f"pod-{i}") for i in range(3)]
-    crashed.ipam.allocate("pod-stale")  # a crash between the IP and the netns
-    holder = crashed.holder  # the monitor: it outlives the agent
+    crashed.ipam.allocate("pod-stale")  # a crash between the IP and the network
+    held = crashed.held  # in kubeproc the monitor: it outlives the agent
     del crashed  # nothing torn down
 
-    restarted = LinuxNetwork(cfg, holder)  # same instance config, same state dir
+    restarted = PodNets(cfg, held)  # same instance config, same state dir
     found = restarted.list_pods()
     assert sorted(found) == ["pod-0", "pod-1", "pod-2", "pod-stale"]
-    assert [found[p.pod_uid] for p in pods] == pods  # IPs from the persisted IPAM record
-    assert (found["pod-stale"].ip, found["pod-stale"].netns_path) == ("10.250.105.5", "")
+    assert [found[p.pod_uid].ip for p in pods] == [p.ip for p in pods]  # the persisted IPAM record
+    assert found["pod-stale"].ip == "10.250.105.5"
     assert restarted.setup_pod("pod-1") == pods[1]  # adopted, not re-created
     assert restarted.setup_pod("pod-new").ip == "10.250.105.6"  # no address handed out twice
 
     restarted.teardown_all()
     _assert_gone(restarted, pods, bridge_too=True)
-    assert LinuxNetwork(cfg, holder).list_pods() == {}
+    assert LinuxNetwork(cfg).list_pods() == {}
 
 
 def test_two_instances_side_by_side_do_not_interfere(make_net) -> None:
@@ -196,7 +228,7 @@ def test_exhausted_cidr_raises_a_typed_error_and_creates_nothing(make_net) -> No
     assert net.setup_pod("pod-a").ip == "10.250.108.2"
     with pytest.raises(IpamExhausted):
         net.setup_pod("pod-b")
-    assert net.holder.keys() == {"pod-a.net"}
+    assert net.ipam.get("pod-b") is None and list(net.list_pods()) == ["pod-a"]
     net.teardown_pod("pod-a")
     assert net.setup_pod("pod-b").ip == "10.250.108.2"
 
@@ -206,26 +238,33 @@ def test_ensure_bridge_refuses_a_foreign_interface_with_its_name() -> None:
     subprocess.run(["ip", "link", "add", cfg.bridge, "type", "veth", "peer", "name", cfg.bridge + "p"], check=True)
     try:
         with pytest.raises(NetworkError, match="exists and is not a bridge"):
-            LinuxNetwork(cfg, ProcessHolder()).ensure_bridge()
+            LinuxNetwork(cfg).ensure_bridge()
     finally:
         subprocess.run(["ip", "link", "del", cfg.bridge], check=True)
 
 
 FORK_PROBE = """
-import sys
-from kubeproc.agent.network import NetworkConfig
+import os, sys
+from kubeproc.agent.network import NetworkConfig, netns
 from kubeproc.agent.network.linux import LinuxNetwork
-from kubeproc.agent.nsholder import ProcessHolder
 net = LinuxNetwork(NetworkConfig(instance=sys.argv[1], pod_cidr="10.250.109.0/24",
-                                 state_dir=sys.argv[2]), ProcessHolder())
+                                 state_dir=sys.argv[2]))
+fds = {}
+def up(uid):
+    if uid not in fds:
+        fds[uid] = netns.run_in_thread(netns.unshare_and_open)
+    net.setup_pod(uid, f"/proc/{os.getpid()}/fd/{fds[uid]}")
 try:
     net.ensure_bridge()
     for i in range(3):
-        net.setup_pod(f"p{i}")
-    net.setup_pod("p0")
+        up(f"p{i}")
+    up("p0")
+    os.close(fds.pop("p1"))
     net.teardown_pod("p1")
     net.list_pods()
 finally:
+    for fd in fds.values():
+        os.close(fd)
     net.teardown_all()
 print("done")
 """

@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from kubeproc.agent.network import NetworkConfig, net_key
+from kubeproc.agent import podns
+from kubeproc.agent.network import NetworkConfig
 from kubeproc.agent.network.ipam import Ipam, IpamExhausted, gateway_of, next_free
 
 A = ipaddress.IPv4Address
@@ -142,7 +143,7 @@ def test_config_names_fit_kernel_limits_and_differ_per_instance(tmp_path) -> Non
     uid = "0f3c9a7e-1b2d-4c5e-8f90-123456789abc"
     assert one.bridge == f"kp{one.instance}0" and len(one.bridge) <= 15
     assert len(one.veth_name(uid)) == 15 and one.veth_name(uid).startswith("veth")
-    assert net_key(uid) == uid + ".net"
+    assert podns.key(uid, "net") == uid + ".net"
     assert one.ipam_path == str(tmp_path / "one" / "network" / "ipam.json")
     assert (one.bridge, one.veth_name(uid)) != (two.bridge, two.veth_name(uid))
     assert one == NetworkConfig.for_data_dir(str(tmp_path / "one"))  # deterministic
@@ -151,9 +152,9 @@ def test_config_names_fit_kernel_limits_and_differ_per_instance(tmp_path) -> Non
 
 @pytest.mark.parametrize("uid", ["", "../etc", "a/b", ".hidden", "a b", "a=1", "a\0b", "a\nb"],
                          ids=["empty", "dotdot", "slash", "dot", "space", "equals", "nul", "newline"])
-def test_netns_keys_refuse_uids_that_would_break_the_monitor_protocol(uid: str) -> None:
+def test_namespace_keys_refuse_uids_that_would_break_the_monitor_protocol(uid: str) -> None:
     with pytest.raises(ValueError):
-        net_key(uid)
+        podns.key(uid, "net")
 
 
 def test_fake_network_satisfies_the_protocol_contract() -> None:
@@ -162,10 +163,10 @@ def test_fake_network_satisfies_the_protocol_contract() -> None:
 
     fake = FakeNetwork("10.244.0.0/30")
     net: Network = fake
-    a = net.setup_pod("a")
-    assert net.setup_pod("a") == a and a.ip == "10.244.0.2" and a.gateway == "10.244.0.1"
+    a = net.setup_pod("a", "/proc/1/fd/3")
+    assert net.setup_pod("a", "/proc/1/fd/3") == a and a.ip == "10.244.0.2" and a.gateway == "10.244.0.1"
     with pytest.raises(IpamExhausted):
-        net.setup_pod("b")
+        net.setup_pod("b", "/proc/1/fd/4")
     net.teardown_pod("a")
     net.teardown_pod("a")
-    assert net.list_pods() == {} and net.setup_pod("b").ip == "10.244.0.2"
+    assert net.list_pods() == {} and net.setup_pod("b", "/proc/1/fd/4").ip == "10.244.0.2"

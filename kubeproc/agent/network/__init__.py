@@ -17,18 +17,6 @@ from typing import Protocol
 
 _TAG_RE = re.compile(r"^[a-z0-9]{1,8}$")
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
-_KEY_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,252}$")
-
-
-NET_SUFFIX = ".net"
-
-
-def net_key(pod_uid: str) -> str:
-    """The pod's netns in the NamespaceHolder (keys travel in the monitor's line protocol:
-    no separators, as a uid never has)."""
-    if not _KEY_RE.match(pod_uid):
-        raise ValueError(f"invalid pod uid {pod_uid!r}")
-    return pod_uid + NET_SUFFIX
 
 
 class NetworkError(Exception):
@@ -37,9 +25,9 @@ class NetworkError(Exception):
 
 @dataclass(frozen=True)
 class PodNetwork:
-    """What a pod's sandbox gets: the netns to join (runc's `linux.namespaces[net].path`, a
-    NamespaceHolder path; "" if none is held), its IPv4 address, the gateway (the bridge
-    address) and the host-side veth name."""
+    """What a pod's sandbox gets: the netns it was set up in (runc's
+    `linux.namespaces[net].path`; "" when only the IPAM record knows the pod), its IPv4
+    address, the gateway (the bridge address) and the host-side veth name."""
 
     pod_uid: str
     netns_path: str
@@ -110,19 +98,19 @@ class Network(Protocol):
     def ensure_bridge(self) -> None:
         """Create (or repair) the instance bridge with the gateway address, up."""
 
-    def setup_pod(self, pod_uid: str) -> PodNetwork:
-        """Give the pod a netns with `lo`, `eth0` (an IP from the pod CIDR) and a default route
-        via the gateway, kept by the NamespaceHolder. For a pod that already has one, return it
-        (repairing what is missing)."""
+    def setup_pod(self, pod_uid: str, netns_path: str) -> PodNetwork:
+        """In the pod's netns (made and held by the sandbox: podns.py), bring up `lo` and `eth0`
+        with an IP from the pod CIDR and a default route via the gateway, as a CNI ADD does.
+        Idempotent: a pod already set up keeps its IP, and what is missing is repaired."""
 
     def teardown_pod(self, pod_uid: str) -> None:
-        """Release the pod's netns (the kernel removes it and its veth pair once no container is
-        left in it) and its IP. A pod without a network is a no-op."""
+        """Release the pod's IP (CNI DEL). The veth pair goes with the netns, once the sandbox
+        released it and no container is left in it. A pod without a network is a no-op."""
 
     def list_pods(self) -> dict[str, PodNetwork]:
-        """Every pod network of this instance held or in the IPAM record (for adoption after a
-        restart and for cleaning what a crash left); `ip` is "" if unknown."""
+        """Every pod with an IP in the IPAM record (for adoption after a restart and for
+        cleaning what a crash left); `netns_path` is ""."""
 
     def teardown_all(self) -> None:
-        """Remove every pod network of this instance, then the bridge and the IPAM record; waits
-        until the kernel has removed the veths so the host is clean when it returns."""
+        """Release every IP, wait until the kernel has removed the veths (their netns released
+        first), then remove the bridge and the IPAM record, so the host is clean when it returns."""

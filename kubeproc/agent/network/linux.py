@@ -1,11 +1,11 @@
 """`LinuxNetwork`: the `Network` seam on a real Linux host (root), over rtnetlink, no forks.
 
-Per instance one bridge (gateway address, fixed MAC, up); per pod one netns, kept by the
-NamespaceHolder under `<uid>.net`, holding `eth0`, the pod end of a veth pair whose host end
-(`veth<hash>`) is a bridge port. A pod is set up in ~2 ms: one short-lived thread unshares a
+Per instance one bridge (gateway address, fixed MAC, up); per pod, in the netns the sandbox
+made (podns.py, the path it is held at), `eth0`: the pod end of a veth pair whose host end
+(`veth<hash>`) is a bridge port. A pod is set up in ~2 ms: one short-lived thread enters the
 netns, one netlink request creates the veth with its peer already in the netns, and one
-pipelined batch in the netns brings up `lo` and `eth0`, adds the IP and default route; then
-the holder takes the netns. Teardown releases it; the kernel then removes the veth pair.
+pipelined batch in the netns brings up `lo` and `eth0`, adds the IP and default route. When the
+netns is released the kernel removes the veth pair; teardown releases the IP.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ import os
 import socket
 import threading
 
-from kubeproc.agent.network import NET_SUFFIX, NetworkConfig, NetworkError, PodNetwork, net_key
+from kubeproc.agent.network import NetworkConfig, NetworkError, PodNetwork
 from kubeproc.agent.network import netlink as nl
 from kubeproc.agent.network import netns
 from kubeproc.agent.network.ipam import Ipam
-from kubeproc.agent.nsholder import NamespaceHolder
 from pyroute2.netlink.rtnl import RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE
 
 LOOPBACK_INDEX = 1  # the kernel registers `lo` first in every netns (LOOPBACK_IFINDEX)
@@ -38,9 +37,8 @@ def pod_mac(ip: ipaddress.IPv4Address) -> str:
 class LinuxNetwork:
     """Pod networks of one instance. Thread-safe; each call blocks for a few ms at most."""
 
-    def __init__(self, config: NetworkConfig, holder: NamespaceHolder, ipam: Ipam | None = None) -> None:
+    def __init__(self, config: NetworkConfig, ipam: Ipam | None = None) -> None:
         self.config = config
-        self.holder = holder
         self.ipam = ipam or Ipam(config.pod_cidr, config.ipam_path)
         # Striped per-uid locks: setups of different pods run in parallel, one pod's don't race.
         self._locks = [threading.Lock() for _ in range(64)]
@@ -77,37 +75,23 @@ class LinuxNetwork:
 
     # -- pods -------------------------------------------------------------------------------
 
-    def setup_pod(self, pod_uid: str) -> PodNetwork:
-        key = net_key(pod_uid)
+    def setup_pod(self, pod_uid: str, netns_path: str) -> PodNetwork:
         with self._lock(pod_uid):
             bridge = self._bridge_index()
             ip = self.ipam.allocate(pod_uid)
-            held = self.holder.path(key)
-            result = self._pod_network(pod_uid, ip, held or "")
+            result = self._pod_network(pod_uid, ip, netns_path)
             try:
-                fd = netns.run_in_thread(lambda: self._setup_in_thread(result, bridge))
-                if fd >= 0:
-                    try:
-                        held = self.holder.hold({key: fd})[key]
-                    finally:
-                        os.close(fd)  # before the holder had it: the kernel drops the netns
+                netns.run_in_thread(lambda: self._setup_in_thread(result, bridge))
             except Exception as e:
-                # Leave nothing half-made: the next setup starts from scratch.
-                self.holder.release([key])
                 self.ipam.release(pod_uid)
                 raise NetworkError(f"setting up the network of pod {pod_uid}: {e}") from e
-            return self._pod_network(pod_uid, ip, held or "")
+            return result
 
-    def _setup_in_thread(self, pod: PodNetwork, bridge: int) -> int:
-        """Runs in a dedicated thread, which ends inside the pod's netns. Returns an fd of the
-        netns it created, or -1 if it repaired the held one (`pod.netns_path`)."""
+    def _setup_in_thread(self, pod: PodNetwork, bridge: int) -> None:
+        """Runs in a dedicated thread, which ends inside the pod's netns."""
         host = nl.open_socket()  # opened before leaving the host netns: stays bound to it
-        fd = -1
         try:
-            if pod.netns_path:
-                netns.enter(pod.netns_path)  # adopting: repair whatever is missing
-            else:
-                fd = netns.unshare_and_open()
+            netns.enter(pod.netns_path)
             with nl.open_socket() as inside:
                 eth0 = _ifindex(POD_IFNAME)
                 if eth0 == 0:
@@ -124,13 +108,8 @@ class LinuxNetwork:
                     (nl.link(index=eth0, up=True), RTM_NEWLINK, 0),
                     (nl.default_route(pod.gateway, eth0), RTM_NEWROUTE, nl.REPLACE),
                 ])
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            raise
         finally:
             host.close()
-        return fd
 
     def _create_veth(self, host: "socket.socket", pod: PodNetwork, bridge: int) -> None:
         """One request: host end on the bridge and up, peer created directly in this thread's
@@ -157,26 +136,15 @@ class LinuxNetwork:
 
     def teardown_pod(self, pod_uid: str) -> None:
         with self._lock(pod_uid):
-            try:
-                self.holder.release([net_key(pod_uid)])
-            except Exception as e:  # the holder's own error (RuntimeError_ from the monitor)
-                raise NetworkError(f"removing the network of pod {pod_uid}: {e}") from e
             self.ipam.release(pod_uid)
 
     def list_pods(self) -> dict[str, PodNetwork]:
         allocated = self.ipam.allocations()
-        uids = {k[:-len(NET_SUFFIX)] for k in self.holder.keys() if k.endswith(NET_SUFFIX)}
-        uids.update(allocated)
-        return {uid: self._pod_network(uid, allocated.get(uid), self.holder.path(net_key(uid)) or "")
-                for uid in sorted(uids)}
+        return {uid: self._pod_network(uid, ip, "") for uid, ip in sorted(allocated.items())}
 
     def teardown_all(self) -> None:
         cfg = self.config
         errors: list[str] = []
-        try:
-            self.holder.release([k for k in self.holder.keys() if k.endswith(NET_SUFFIX)])
-        except Exception as e:
-            errors.append(f"releasing the pods' netns: {e}")
         self.ipam.release_all()
         ports_dir = f"/sys/class/net/{cfg.bridge}/brif"
 

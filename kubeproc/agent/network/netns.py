@@ -8,6 +8,7 @@ that a NamespaceHolder keeps (agent/nsholder.py), not a bind mount under /run/ne
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import threading
@@ -47,6 +48,30 @@ def run_in_thread(fn: Callable[[], T]) -> T:
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["value"]  # type: ignore[return-value]
+
+
+async def run_in_thread_async(fn: Callable[[], T]) -> T:
+    """`run_in_thread` without blocking the event loop or a pool thread while it runs."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, error: BaseException | None) -> None:
+        if done.cancelled():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(value)  # type: ignore[arg-type]
+
+    def target() -> None:
+        try:
+            value, error = fn(), None
+        except BaseException as e:  # re-raised in the caller
+            value, error = None, e
+        loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=target, name="kubeproc-netns", daemon=True).start()
+    return await done
 
 
 def unshare_and_open() -> int:
