@@ -67,9 +67,16 @@ def server():
     box = {}
 
     async def setup():
-        t, _ = await loop.create_datagram_endpoint(FakeUpstream, local_addr=("127.0.0.1", 0))
-        up_port = t.get_extra_info("sockname")[1]
-        box["up_tcp"] = await asyncio.start_server(_upstream_tcp, "127.0.0.1", up_port)
+        # the upstream answers UDP and TCP on one port: take a port free for both (a random UDP
+        # port may be another process's TCP port; that failed a CI run)
+        for _ in range(50):
+            t, _ = await loop.create_datagram_endpoint(FakeUpstream, local_addr=("127.0.0.1", 0))
+            up_port = t.get_extra_info("sockname")[1]
+            try:
+                box["up_tcp"] = await asyncio.start_server(_upstream_tcp, "127.0.0.1", up_port)
+                break
+            except OSError:
+                t.close()
         resolver = Resolver()
         resolver.update(SERVICES, SLICES)
         srv = DNSServer(resolver, "127.0.0.1", 0, Forwarder([("127.0.0.1", up_port)], timeout=2.0))
@@ -78,13 +85,18 @@ def server():
 
     def run():
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(setup())
+        try:
+            loop.run_until_complete(setup())
+        except BaseException as e:  # shown by the assertion below instead of a bare timeout
+            box["error"] = e
+            ready.set()
+            return
         ready.set()
         loop.run_forever()
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    assert ready.wait(10)
+    assert ready.wait(10) and "error" not in box, box.get("error")
     yield box["srv"]
     asyncio.run_coroutine_threadsafe(box["srv"].stop(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
