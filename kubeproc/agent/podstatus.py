@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from kubeproc.agent.podphase import (TERMINAL_PHASES, cond, containers_ready, deleting,
                                      get_phase, init_specs, initialized, is_sidecar, pod_ready,
-                                     regular_specs, restart_policy, spec_of)
+                                     regular_specs, restart_policy)
 from kubeproc.agent.runtime.protocol import ContainerState
 
 RUNNING, EXITED, CREATED, UNKNOWN = "running", "exited", "created", "unknown"

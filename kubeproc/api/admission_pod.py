@@ -43,13 +43,13 @@ def pod_qos_class(spec: Mapping[str, Any]) -> str:
     for container in containers:
         resources = container.get("resources") if isinstance(container, dict) else None
         resources = resources if isinstance(resources, dict) else {}
-        for name, quantity in (resources.get("requests") or {}).items():
-            amount = parse_quantity(quantity)
+        for name, value in (resources.get("requests") or {}).items():
+            amount = parse_quantity(value)
             if name in _QOS_RESOURCES and amount > 0:
                 requests[name] = requests.get(name, Fraction(0)) + amount
         found: set[str] = set()
-        for name, quantity in (resources.get("limits") or {}).items():
-            amount = parse_quantity(quantity)
+        for name, value in (resources.get("limits") or {}).items():
+            amount = parse_quantity(value)
             if name in _QOS_RESOURCES and amount > 0:
                 found.add(name)
                 limits[name] = limits.get(name, Fraction(0)) + amount

@@ -61,8 +61,8 @@ def decode_body(content_type: str, body: bytes) -> Any:
 
         return protobuf.decode(body)
     raise errors.UnsupportedMediaType(
-        f'the body of the request was in an unknown format - accepted media types include: '
-        f'application/json, application/yaml, application/vnd.kubernetes.protobuf')
+        'the body of the request was in an unknown format - accepted media types include: '
+        'application/json, application/yaml, application/vnd.kubernetes.protobuf')
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ async def handle(request: web.Request, reg: Registry, t: Target) -> web.StreamRe
     if t.is_collection and method == "DELETE":
         return await _delete_collection(request, reg, t)
     if t.is_collection:
-        raise errors.MethodNotAllowed(f"the server does not allow this method on the requested resource")
+        raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
     if method == "PUT":
         return await _put(request, reg, t)
     if method == "PATCH":

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from kubeproc.agent.hostmount import unmount_all_under
 from kubeproc.agent.mounts import container_mounts
 from kubeproc.agent.runtime.rootfs import mounts_under
 from kubeproc.agent.volumes import VolumeError, VolumeSources, setup_pod_volumes, teardown_pod_volumes
-from tests.agent.runtime.conftest import RUNC, Harness, harness_ctx
+from tests.agent.runtime.conftest import RUNC, harness_ctx
 
 pytestmark = pytest.mark.skipif(not os.access(RUNC, os.X_OK), reason=f"{RUNC} is missing (apt-get install runc)")
 

@@ -12,7 +12,7 @@ import tempfile
 
 import yaml
 
-from kubeproc.testing.instance import Instance, free_service_cidr, kubectl_binary
+from kubeproc.testing.instance import free_service_cidr, kubectl_binary
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

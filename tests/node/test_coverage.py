@@ -8,7 +8,6 @@ import base64
 import json
 import os
 
-import pytest
 
 from kubeproc.agent.network import NetworkConfig
 from tests.node.conftest import (apply, container, container_status, get_pod, logs, phase, pod,

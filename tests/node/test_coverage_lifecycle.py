@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import os
 
-import pytest
 
 from tests.node.conftest import (KubectlLines, apply, container, container_status, get_pod, logs, phase, pod,
                                  wait_for)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.node.conftest import (apply, container, container_status, get_pod, logs, pod,
-                                 wait_for)
+from tests.node.conftest import apply, container, container_status, get_pod, pod, wait_for
 
 SH = ("sh", "-c")
 # a python HTTP server whose /healthz answers 200 while /tmp/ok exists, else 500

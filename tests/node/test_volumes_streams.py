@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 
-from tests.node.conftest import (apply, container, container_status, get_pod, logs, phase, pod,
-                                 wait_for)
+from tests.node.conftest import apply, container, container_status, get_pod, logs, pod, wait_for
 
 SH = ("sh", "-c")
 

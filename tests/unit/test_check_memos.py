@@ -9,7 +9,6 @@ or Python equality alone would miss (NaN vs null, 1 vs 1.0 vs true, key order).
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any
 
 import pytest

@@ -18,7 +18,6 @@ from kubeproc.client.local import LocalClient
 from kubeproc.controllers.endpoints.reconciler import EndpointsController
 from kubeproc.controllers.endpointslice.reconciler import EndpointSliceController
 from kubeproc.machinery.events import EventRecorder
-from kubeproc.registry.registry import Registry
 from tests.unit.test_events import cluster, until
 
 POD = resources.by_kind("", "Pod")

@@ -19,11 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubeproc.registry.patch import apply, typed
-from kubeproc.registry.patch.fieldset import (
-    FieldSet, PathElement, Path, _sort_key, canonical, sorted_elements)
+from kubeproc.registry.patch.fieldset import FieldSet, PathElement, Path, canonical, sorted_elements
 from kubeproc.registry.patch.managed import (
     VersionedSet, cap_update_managers, encode_managed_fields, manager_id, strip_meta)
+from kubeproc.registry.patch.pathelement import _sort_key
 from kubeproc.registry.patch.typed import MISSING
+from kubeproc.registry.patch.typed_compare import _differ
+from kubeproc.registry.patch.typed_types import _is_leaf
 
 NOW = "2026-11-25T18:00:00Z"
 KINDS = {
@@ -188,7 +190,7 @@ def oracle_compare(lhs: Any, rhs: Any, t: typed.TypeInfo) -> tuple[FieldSet, Fie
 def _ocmp(l: Any, r: Any, t: typed.TypeInfo, path: Path, a: FieldSet, m: FieldSet,
           rm: FieldSet) -> None:
     t = typed.effective(t, r if r is not MISSING else l)
-    if typed._is_leaf(t, l, r):
+    if _is_leaf(t, l, r):
         if l is MISSING:
             a.insert(path)
         elif r is MISSING:
@@ -424,5 +426,5 @@ def test_deserialize_cache_returns_equal_elements(key: str) -> None:
         "map-vs-list", "key-order", "extra-key", "nested-float", "longer-list", "int-key",
         "deep-bool", "unicode", "strings"])
 def test_differ_is_canonical_text_inequality(l: Any, r: Any) -> None:
-    assert typed._differ(l, r) == (canonical(l) != canonical(r))
-    assert typed._differ(r, l) == (canonical(r) != canonical(l))
+    assert _differ(l, r) == (canonical(l) != canonical(r))
+    assert _differ(r, l) == (canonical(r) != canonical(l))

@@ -11,7 +11,7 @@ import json
 from typing import Any, Iterator
 
 from kubeproc.registry.patch.pathelement import (
-    Path, PathElement, _sort_key, canonical, compare_elements, compare_values, go_json,
+    Path, PathElement, canonical, compare_elements, compare_values, go_json,
     path_string, sorted_elements, value_string)
 
 __all__ = [

@@ -13,9 +13,6 @@ from kubeproc.registry.patch.typed_types import (
     root_type, shared_zero_object, type_of, zero_object)
 from kubeproc.registry.patch.typed_walks import (
     ensure_named_fields_are_members, merge, remove_items, to_field_set)
-# Private helpers the unit tests reach as typed._X (the fast-path oracles compare with them).
-from kubeproc.registry.patch.typed_compare import _differ
-from kubeproc.registry.patch.typed_types import _is_leaf
 
 __all__ = [
     "Comparison", "DEDUCED", "MISSING", "SchemaError", "TypeInfo", "compare", "effective",
