@@ -6,7 +6,7 @@ host's mount table, which runc then reads several times: with 3 mounts per pod e
 slower the more pods ran. A holder keeps an open fd per namespace instead, named by a
 `/proc/PID/fd/N` path that runc, setns and nsenter open like any namespace file.
 `MonitorHolder` keeps them in the container monitor, so they survive kubeproc's restart (kill
--9) as the containers do; `ProcessHolder` keeps them in this process (tests, tools).
+-9) as the containers do.
 """
 
 from __future__ import annotations
@@ -90,47 +90,6 @@ class _Table:
     def keys(self) -> set[str]:
         with self._lock:
             return set(self._held)
-
-
-class ProcessHolder:
-    """Namespaces held by fds of this process: they live as long as it does."""
-
-    def __init__(self) -> None:
-        self._fds: dict[str, int] = {}
-        self._table = _Table()
-
-    async def load(self) -> None:
-        """Nothing outlives this process."""
-
-    async def hold(self, fds: Mapping[str, int]) -> dict[str, str]:
-        out = {}
-        for key, fd in fds.items():
-            mine = os.dup(fd)  # dup() sets no FD_CLOEXEC; the holder's fds must not leak to children
-            os.set_inheritable(mine, False)
-            old = self._fds.pop(key, None)
-            if old is not None:
-                os.close(old)
-            self._fds[key] = mine
-            out[key] = f"/proc/{os.getpid()}/fd/{mine}"
-            self._table.put(key, out[key], mine)
-        return out
-
-    def path(self, key: str) -> str | None:
-        return self._table.get(key)
-
-    async def release(self, keys: Iterable[str]) -> None:
-        keys = list(keys)
-        self._table.drop(keys)
-        for k in keys:
-            fd = self._fds.pop(k, None)
-            if fd is not None:
-                os.close(fd)
-
-    def keys(self) -> set[str]:
-        return self._table.keys()
-
-    def on_lost(self, listener: Callable[[], None]) -> None:
-        """They go only with this process."""
 
 
 class MonitorHolder:

@@ -1,8 +1,8 @@
 """LinuxNetwork on the real kernel: pod-to-pod TCP over the bridge, idempotent setup, clean
 teardown (no netns held, no veth, bridge or mount left), adoption after a simulated crash, two
-instances side by side, and proof that no call forks. The namespaces are held by this process
-(ProcessHolder; kubeproc's agent uses the container monitor). Each test uses its own instance
-tag and CIDR from 10.250.X.0/24 and removes everything it made, even on failure."""
+instances side by side, and proof that no call forks. The netns are made and held by this
+process (PodNets; kubeproc's agent has the container monitor hold them). Each test uses its
+own instance tag and CIDR from 10.250.X.0/24 and removes everything it made, even on failure."""
 
 from __future__ import annotations
 
