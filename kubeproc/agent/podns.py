@@ -66,13 +66,18 @@ def _make(hostname: str, host_network: bool) -> dict[str, int]:
     return fds
 
 
+def _close_all(fds: dict[str, int]) -> None:
+    for fd in fds.values():
+        os.close(fd)
+
+
 async def create(holder: NamespaceHolder, pod_uid: str, hostname: str,
                  host_network: bool) -> dict[str, str]:
     """The pod's namespaces (kept if all are held, else made anew); kind -> path."""
     have = held(holder, pod_uid, host_network)
     if have is not None:
         return have
-    fds = await netns.run_in_thread_async(lambda: _make(hostname, host_network))
+    fds = await netns.run_in_thread_async(lambda: _make(hostname, host_network), discard=_close_all)
     try:
         got = await holder.hold({key(pod_uid, k): fd for k, fd in fds.items()})
     finally:

@@ -15,7 +15,6 @@ import errno
 import os
 import re
 import socket
-import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -171,7 +170,8 @@ class AgentStreams:
         path = "" if host else self.netns_path(uid)
         if path is None:
             raise PortForwardError(f'network namespace for sandbox "{uid}" is closed')
-        sock = await _in_thread(lambda: connect_in_netns(path, port, uid))
+        sock = await netns.run_in_thread_async(lambda: connect_in_netns(path, port, uid),
+                                               discard=socket.socket.close, name="kubeproc-portforward")
         try:
             return await asyncio.open_connection(sock=sock)
         except BaseException:
@@ -218,32 +218,6 @@ def connect_in_netns(path: str, port: int, sandbox: str) -> socket.socket:
     raise PortForwardError(
         f'failed to execute portforward in network namespace "{path or "host"}": failed to connect to '
         f'localhost:{port} inside namespace "{sandbox}", IPv4: {err4} IPv6 {err6} ')
-
-
-async def _in_thread(fn: Callable[[], socket.socket]) -> socket.socket:
-    """Run `fn` in a fresh thread (it may change its netns: it dies with `fn`)."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[socket.socket] = loop.create_future()
-
-    def deliver(result: socket.socket | None, error: BaseException | None) -> None:
-        if fut.cancelled():
-            if result is not None:
-                result.close()
-        elif error is not None:
-            fut.set_exception(error)
-        else:
-            fut.set_result(result)  # type: ignore[arg-type]
-
-    def target() -> None:
-        try:
-            res = fn()
-        except BaseException as e:  # handed to the awaiting task
-            loop.call_soon_threadsafe(deliver, None, e)
-        else:
-            loop.call_soon_threadsafe(deliver, res, None)
-
-    threading.Thread(target=target, name="kubeproc-portforward", daemon=True).start()
-    return await fut
 
 
 class AttachStdin:

@@ -50,13 +50,17 @@ def run_in_thread(fn: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[return-value]
 
 
-async def run_in_thread_async(fn: Callable[[], T]) -> T:
-    """`run_in_thread` without blocking the event loop or a pool thread while it runs."""
+async def run_in_thread_async(fn: Callable[[], T], discard: Callable[[T], None] = lambda _: None,
+                              name: str = "kubeproc-netns") -> T:
+    """`run_in_thread` without blocking the event loop or a pool thread while it runs.
+    `discard` disposes of a result that arrives after the caller was cancelled (fds, sockets)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[T] = loop.create_future()
 
     def settle(value: T | None, error: BaseException | None) -> None:
         if done.cancelled():
+            if error is None:
+                discard(value)  # type: ignore[arg-type]
             return
         if error is not None:
             done.set_exception(error)
@@ -70,7 +74,7 @@ async def run_in_thread_async(fn: Callable[[], T]) -> T:
             value, error = None, e
         loop.call_soon_threadsafe(settle, value, error)
 
-    threading.Thread(target=target, name="kubeproc-netns", daemon=True).start()
+    threading.Thread(target=target, name=name, daemon=True).start()
     return await done
 
 
