@@ -7,6 +7,7 @@ Refuses with one sentence (agent/preflight.py) when the machine cannot run pods.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from kubeproc.agent.network import NetworkConfig
 from kubeproc.agent.network.linux import LinuxNetwork
 from kubeproc.agent.node import machine_info
 from kubeproc.agent.nsholder import MonitorHolder
-from kubeproc.agent import podns, preflight
+from kubeproc.agent import dynmods, podns, preflight
 from kubeproc.agent.runtime.runc import RuncRuntime
 from kubeproc.agent.streams import AgentStreams
 from kubeproc.apiserver.discovery import version_info
@@ -33,6 +34,8 @@ from kubeproc.proxy import ProxyConfig, hostnet
 from kubeproc.proxy.nft import Nft, NftError
 from kubeproc.proxy.proxier import ServiceProxy
 from kubeproc.registry.registry import Registry
+
+log = logging.getLogger(__name__)
 
 
 def host_ip() -> str:
@@ -56,11 +59,16 @@ class NodeParts:
 
     async def shutdown(self) -> None:
         """Stop every pod, then remove the proxy's table; the bridge (and the service route on
-        it) goes with the agent's cleanup."""
+        it) goes with the agent's cleanup. The last instance to stop puts back the host's cgroup
+        option (dynmods.py)."""
         try:
             await self.agent.shutdown()
         finally:
-            await asyncio.to_thread(self.proxy.teardown)
+            others = await asyncio.to_thread(self.proxy.teardown)
+            try:
+                await asyncio.to_thread(dynmods.restore, others)
+            except OSError as e:
+                log.warning("could not turn %s off again: %s", dynmods.OPTION, e)
 
 
 async def start_node(cfg: Any, registry: Registry) -> NodeParts:
@@ -89,6 +97,8 @@ async def start_node(cfg: Any, registry: Registry) -> NodeParts:
         await asyncio.to_thread(hostnet.enable_forwarding)
     except hostnet.HostNetError as e:
         raise SystemExit(f"kubeproc: {e}")
+    if cfg.favor_dynmods:
+        log.info("%s", await asyncio.to_thread(dynmods.favor))
     pcfg = ProxyConfig(instance=netcfg.instance, pod_cidr=netcfg.pod_cidr, bridge=netcfg.bridge,
                        service_cidr=cfg.service_cidr, node_name=node_name,
                        bridge_nf=hostnet.bridge_netfilter())

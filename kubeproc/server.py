@@ -62,6 +62,7 @@ class Config:
     service_cidr: str = "10.96.0.0/16"  # ClusterIPs (the apiserver's --service-cluster-ip-range)
     dns_ttl: int = 5  # seconds cluster DNS answers may be cached
     node_port_range: str = "30000-32767"  # the apiserver's --service-node-port-range
+    favor_dynmods: bool = True  # set the cgroup2 option favordynmods (agent/dynmods.py)
 
     @property
     def run_dir(self) -> str:

@@ -39,7 +39,8 @@ def run(args: argparse.Namespace, data_dir: str) -> int:
     up = argparse.Namespace(data_dir=data_dir, api_port=None, listen="127.0.0.1", foreground=False,
                             timeout=30.0, no_agent=False, node_name=None, pod_cidr=None,
                             backoff_seconds=10.0, pod_max_pids=0, max_pods=110, service_cidr=None,
-                            service_node_port_range=None, dns_ttl=5)
+                            service_node_port_range=None, dns_ttl=5,
+                            no_favordynmods=False)
     if cmd_up(up) != 0:
         return 1
     ui = Ui(kubectl, {**os.environ, "KUBECONFIG": cfg.kubeconfig})

@@ -59,7 +59,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     cfg = Config(_data_dir(args.data_dir), args.api_port or 0, args.listen, agent=not args.no_agent,
                  node_name=args.node_name or "", pod_cidr=args.pod_cidr or "",
                  backoff_seconds=args.backoff_seconds, pod_max_pids=args.pod_max_pids,
-                 max_pods=args.max_pods, dns_ttl=args.dns_ttl)
+                 max_pods=args.max_pods, dns_ttl=args.dns_ttl,
+                 favor_dynmods=not args.no_favordynmods)
     cfg.service_cidr = args.service_cidr or _stored(cfg, "serviceCIDR") or cfg.service_cidr
     cfg.node_port_range = args.service_node_port_range or _stored(cfg, "nodePortRange") or cfg.node_port_range
     if cfg.agent:
@@ -98,6 +99,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         cmd += ["--pod-max-pids", str(args.pod_max_pids)]
     if args.max_pods != 110:
         cmd += ["--max-pods", str(args.max_pods)]
+    if args.no_favordynmods:
+        cmd.append("--no-favordynmods")
     cmd += ["--service-cidr", cfg.service_cidr, "--dns-ttl", str(cfg.dns_ttl),
             "--service-node-port-range", cfg.node_port_range]
     with open(log_path, "ab") as log:
@@ -236,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--service-node-port-range",
                     help="NodePort range (default: the data dir's previous one, else 30000-32767)")
     up.add_argument("--dns-ttl", type=int, default=5, help="TTL of cluster DNS answers, seconds (default 5)")
+    up.add_argument("--no-favordynmods", action="store_true",
+                    help="leave the cgroup2 mount option favordynmods as it is (by default kubeproc "
+                         "sets it: each pod start then skips a ~10 ms kernel wait; on Linux >= 6.18 "
+                         "it stays until reboot)")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop kubeproc")
     down.add_argument("--data-dir")

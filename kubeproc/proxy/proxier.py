@@ -189,10 +189,12 @@ class ServiceProxy:
                 await asyncio.sleep(1.0)
                 self._wake.set()
 
-    def teardown(self) -> None:
+    def teardown(self) -> bool:
         """Remove the table and the interface holding the service CIDR route; turn forwarding
-        back off if kubeproc turned it on and no other instance runs."""
+        back off if kubeproc turned it on and no other instance runs. Returns whether another
+        instance runs (its table is there)."""
         self.nft.run(rules.delete_script(self.cfg))
         hostnet.remove(self.cfg.bridge)
         others = [line for line in self.nft.run("list tables ip").splitlines() if " kubeproc-" in line]
         hostnet.restore_forwarding(bool(others))
+        return bool(others)
