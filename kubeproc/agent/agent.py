@@ -20,6 +20,7 @@ from kubeproc.agent import instances, podns, volumes
 from kubeproc.agent.context import AgentConfig, Node, remove_cgroup
 from kubeproc.agent.network import Network
 from kubeproc.agent.nsholder import NamespaceHolder
+from kubeproc.agent.runtime import topdir
 from kubeproc.agent.runtime.protocol import Runtime, RuntimeError_
 from kubeproc.agent.worker import PodWorker
 from kubeproc.client.local import LocalClient
@@ -46,6 +47,8 @@ class Agent:
         node = self.node
         await node.holder.load()
         await asyncio.to_thread(node.network.ensure_bridge)
+        for d in (node.pods_root, node.logs_root):
+            await asyncio.to_thread(topdir.make_top, d)
         pods, rv = self.client.list(node.pods_res)
         mine = {p["metadata"]["uid"]: p for p in pods if self._mine(p)}
         await self._adopt_or_clean(mine)

@@ -28,11 +28,13 @@ if __package__:
     from kubeproc.agent.runtime.monitorcmd import Commands, signal_init
     from kubeproc.agent.runtime.monitorfiles import (Log, Stdin, StdinPipes, cri_lines, cri_timestamp, exit_code,
                                                      oom_kills, runc_error, write_exit)
+    from kubeproc.agent.runtime.sealedexe import SealedCopies
 else:  # run as `python3 -I -S monitor.py`: the sibling modules, without importing kubeproc
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from monitorcmd import Commands, signal_init  # type: ignore[no-redef]
     from monitorfiles import (Log, Stdin, StdinPipes, cri_lines, cri_timestamp, exit_code,  # type: ignore[no-redef]
                               oom_kills, runc_error, write_exit)
+    from sealedexe import SealedCopies  # type: ignore[no-redef]
 
 __all__ = ["Monitor", "main"]
 
@@ -89,6 +91,7 @@ class Monitor:
         self.commands = Commands(self.poll, self.send)  # short runc commands for the agent
         self.stdins = StdinPipes(self.poll, self.send)  # containers' stdin pipes
         self.pins = {}  # key -> fd of a namespace held open for the agent (pin requests)
+        self.sealed = SealedCopies()  # runc from a sealed memfd: `runc init` execs once (sealedexe.py)
         self.poll.register(self.wake_r, select.POLLIN)
         self.poll.register(listener.fileno(), select.POLLIN)
 
@@ -253,7 +256,7 @@ class Monitor:
                *(("run", "--detach") if mode == "run" else ("create",)),
                "--bundle", bundle, "--pid-file", os.path.join(bundle, INIT_PID_FILE), cid]
         try:
-            pid = os.posix_spawn(cmd[0], cmd, os.environ, file_actions=[
+            pid = os.posix_spawn(self.sealed.path(runc), cmd, os.environ, file_actions=[
                 (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)])
         except OSError:
             for fd in (out_r, err_r) + ((in_w,) if in_w >= 0 else ()):

@@ -23,6 +23,7 @@ from kubeproc.agent.runtime.monitor import CREATE_LOG, INIT_PID_FILE
 from kubeproc.agent.runtime.monitorcmd import decode_reply
 from kubeproc.agent.runtime.monitorfiles import EXIT_FILE
 from kubeproc.agent.runtime.monitorclient import MonitorClient, MonitorGone, monitor_pids, wait_pid
+from kubeproc.agent.runtime import topdir
 from kubeproc.agent.runtime.protocol import ContainerNotFound, ContainerState, ExitStatus, RuntimeError_
 
 __all__ = ["RuncRuntime", "read_exit", "write_bundle", "wait_pid", "monitor_pids"]
@@ -101,6 +102,7 @@ class RuncRuntime:
         self._creating: set[str] = set()
         self._prepared: dict[str, tuple[str, str]] = {}  # bundle -> prepare()'s answer, until run
         os.makedirs(state_root, mode=0o700, exist_ok=True)
+        topdir.make_top(state_root)  # each container's state directory elsewhere on the disk
         self.monitor = MonitorClient(state_root, python)
 
     async def close(self) -> None:
