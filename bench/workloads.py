@@ -227,9 +227,12 @@ class Bench:
         await self.call("PATCH", f"{APPS}/deployments/sleep", {"spec": {"replicas": replicas}},
                         content_type="application/merge-patch+json")
 
-    def cpu(self) -> tuple[float, float, float]:
+    def cpu(self) -> tuple[float, float, float, list[int]]:
+        """(kubeproc, its reaped children, the container monitor: CPU s; /proc/stat's cpu line)."""
         own, children = cpu_seconds(self.inst.proc.pid)
-        return own, children, monitor_cpu(self.inst.data_dir)
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        return own, children, monitor_cpu(self.inst.data_dir), ticks
 
     async def deployment_cycle(self, n: int) -> dict[str, float]:
         def running(pods: dict[str, dict]) -> int:
@@ -248,7 +251,16 @@ class Bench:
         return {"up_s": t1 - t0, "down_s": t3 - t2,
                 "up_own": cpu1[0] - cpu0[0], "up_children": cpu1[1] - cpu0[1], "up_monitor": cpu1[2] - cpu0[2],
                 "down_own": cpu2[0] - cpu1[0], "down_children": cpu2[1] - cpu1[1],
-                "down_monitor": cpu2[2] - cpu1[2]}
+                "down_monitor": cpu2[2] - cpu1[2],
+                **machine_cpu("up", cpu0[3], cpu1[3]), **machine_cpu("down", cpu1[3], cpu2[3])}
+
+
+def machine_cpu(way: str, before: list[int], after: list[int]) -> dict[str, float]:
+    """The whole machine's busy CPU seconds and idle share between two /proc/stat cpu lines."""
+    ticks = [b - a for a, b in zip(before, after)]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return {f"{way}_machine": (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"),
+            f"{way}_idle": idle / max(sum(ticks), 1) * 100}
 
 
 def start_pyspy(out: str, pid: int) -> subprocess.Popen:
@@ -327,9 +339,10 @@ def report(sts_times: list[float], steps: dict[str, list[float]], dep: dict[str,
     print(f"| Deployment scale {n} → 0, until no pod exists | {n / dep['down_s']:.0f} pods/s "
           f"({dep['down_s']:.2f} s) | >= 50 pods/s |")
     for way in ("up", "down"):
-        print(f"| CPU per pod, scale {way}: kubeproc / its children (runc…) / monitor | "
+        print(f"| CPU per pod, scale {way}: kubeproc / its children (runc…) / monitor / whole machine | "
               f"{dep[f'{way}_own'] / n * 1000:.1f} / {dep[f'{way}_children'] / n * 1000:.1f} / "
-              f"{dep[f'{way}_monitor'] / n * 1000:.1f} ms | |")
+              f"{dep[f'{way}_monitor'] / n * 1000:.1f} / {dep[f'{way}_machine'] / n * 1000:.1f} ms "
+              f"(machine idle {dep[f'{way}_idle']:.0f} %) | |")
 
 
 def main() -> None:

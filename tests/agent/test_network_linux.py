@@ -152,6 +152,20 @@ def test_two_pods_reach_each_other_over_tcp_and_have_lo_and_default_route(make_n
     assert f"master {net.config.bridge}" in host_end and "state UP" in host_end
 
 
+def test_eth0_has_no_ipv6_link_local_so_the_bridge_floods_nothing(make_net) -> None:
+    """IPv4 single-stack pods: eth0 generates no fe80:: address (so no DAD, MLD or router
+    solicitation, which the bridge would flood to every pod); lo keeps ::1."""
+    net = make_net(109)
+    a = net.setup_pod("pod-a")
+    assert _in_netns(a, "cat", "/proc/sys/net/ipv6/conf/eth0/addr_gen_mode").stdout.strip() == "1"
+    assert _in_netns(a, "ip", "-6", "addr", "show", "dev", "eth0").stdout == ""
+    assert "inet6 ::1/128" in _in_netns(a, "ip", "-6", "addr", "show", "dev", "lo").stdout
+    # setting it up again (adoption) keeps it so, with its IPv4 address and route
+    assert net.setup_pod("pod-a") == a
+    assert _in_netns(a, "ip", "-6", "addr", "show", "dev", "eth0").stdout == ""
+    assert f"inet {a.ip}/24" in _in_netns(a, "ip", "-4", "addr", "show", "dev", "eth0").stdout
+
+
 def test_setup_is_idempotent_and_repairs_a_broken_pod(make_net) -> None:
     net = make_net(102)
     first = net.setup_pod("pod-a")

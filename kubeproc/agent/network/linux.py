@@ -28,6 +28,9 @@ POD_IFNAME = "eth0"
 VETH_GONE_TIMEOUT = 10.0  # seconds teardown_all waits for the kernel to drop the veths
 
 
+HAVE_IPV6 = os.path.isdir("/proc/sys/net/ipv6")  # not with ipv6.disable=1 on the kernel command line
+
+
 def pod_mac(ip: ipaddress.IPv4Address) -> str:
     """`0a:58:<ip>`: a MAC derived from the IP (as OVN-Kubernetes does), so a peer's ARP entry
     for a reused IP still points at the right pod."""
@@ -104,6 +107,11 @@ class LinuxNetwork:
                 _hairpin(pod.veth_host)
                 nl.request(inside, [
                     (nl.link(index=LOOPBACK_INDEX, up=True), RTM_NEWLINK, 0),
+                    # pods are IPv4 single-stack: no fe80:: on eth0, whose DAD, MLD reports and
+                    # router solicitations the bridge would flood to every other pod (~8 packets
+                    # a pod, each delivered to all N pods: quadratic in a burst); lo keeps ::1
+                    *([(nl.link(index=eth0, attrs=[nl.no_ipv6_link_local()]), RTM_NEWLINK, 0)]
+                      if HAVE_IPV6 else []),
                     (nl.address(eth0, pod.ip, pod.prefixlen), RTM_NEWADDR, nl.REPLACE),
                     (nl.link(index=eth0, up=True), RTM_NEWLINK, 0),
                     (nl.default_route(pod.gateway, eth0), RTM_NEWROUTE, nl.REPLACE),

@@ -70,6 +70,16 @@ def linkinfo(kind: str, data: Sequence[tuple[str, Any]] = ()) -> tuple[str, Any]
     return ("IFLA_LINKINFO", {"attrs": nlas})
 
 
+IN6_ADDR_GEN_MODE_NONE = 1
+
+
+def no_ipv6_link_local() -> tuple[str, Any]:
+    """A link attribute: the kernel generates no IPv6 link-local address on the link (`ip link
+    set DEV addrgenmode none`), so it sends no DAD, MLD or router solicitation packets."""
+    return ("IFLA_AF_SPEC", {"attrs": [("AF_INET6", {"attrs": [
+        ("IFLA_INET6_ADDR_GEN_MODE", IN6_ADDR_GEN_MODE_NONE)]})]})
+
+
 def veth_peer(attrs: Sequence[tuple[str, Any]]) -> tuple[str, Any]:
     return ("VETH_INFO_PEER", {"attrs": list(attrs)})
 
