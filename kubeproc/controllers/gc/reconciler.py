@@ -41,6 +41,11 @@ class GarbageCollector:
         node = node_of(resource, obj)
         self._resources[node.resource] = resource
         old = self.graph.nodes.get(node.uid)
+        if not deleted and old == node:
+            # graph_builder.go processGraphChanges: an update that changes no owner reference,
+            # finalizer or deletion state (a pod's status, say) queues nothing; re-planning the
+            # object and every dependent of it on each such event cost O(dependents) per event
+            return
         if deleted:
             self.graph.remove(node.uid)
         else:
