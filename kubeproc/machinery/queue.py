@@ -18,6 +18,7 @@ class WorkQueue:
         self._dirty: set[Hashable] = set()
         self._failures: dict[Hashable, int] = {}
         self._timers: set[asyncio.TimerHandle] = set()
+        self._batched: dict[Hashable, asyncio.TimerHandle] = {}
         self._base, self._max = base_delay, max_delay
 
     def add(self, key: Hashable) -> None:
@@ -36,6 +37,23 @@ class WorkQueue:
             self.add(key)
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
+
+    def add_batched(self, key: Hashable, period: float) -> None:
+        """`add` the key `period` seconds from now, once however often it is asked meanwhile;
+        nothing if it is already queued (the run to come sees the change). Upstream batches pod
+        updates so in the EndpointSlice controller (--endpointslice-updates-batch-period:
+        pkg/controller/endpointslice/endpointslice_controller.go, updatePod)."""
+        if period <= 0:
+            self.add(key)
+            return
+        if key in self._batched or key in self._queued:
+            return
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._batched.pop(key, None)
+            self.add(key)
+        self._batched[key] = loop.call_later(period, fire)
 
     async def get(self) -> Hashable:
         key = await self._ready.get()
@@ -58,9 +76,10 @@ class WorkQueue:
         self.add_after(key, min(self._base * (2 ** n), self._max))
 
     def close(self) -> None:
-        for t in self._timers:
+        for t in (*self._timers, *self._batched.values()):
             t.cancel()
         self._timers.clear()
+        self._batched.clear()
 
     def __len__(self) -> int:
         return self._ready.qsize()

@@ -143,3 +143,37 @@ def test_close_cancels_pending_timers() -> None:
         q.close()
         assert handle.cancelled() and q._timers == set() and len(q) == 0
     run(body)
+
+
+def test_add_batched_adds_once_after_the_period() -> None:
+    async def body() -> None:
+        q = WorkQueue()
+        for _ in range(5):
+            q.add_batched("rs", 0.05)
+        assert len(q) == 0 and list(q._batched) == ["rs"]  # one timer, however many asks
+        key = await asyncio.wait_for(q.get(), timeout=5)
+        assert key == "rs" and q._batched == {}
+        q.done(key)
+        assert len(q) == 0
+    run(body)
+
+
+def test_add_batched_is_nothing_for_a_queued_key_and_immediate_without_a_period() -> None:
+    async def body() -> None:
+        q = WorkQueue()
+        q.add("a")
+        q.add_batched("a", 10.0)  # the queued run will see the change
+        assert q._batched == {}
+        q.add_batched("b", 0)
+        assert await drain(q) == ["a", "b"]
+    run(body)
+
+
+def test_close_cancels_batched_adds() -> None:
+    async def body() -> None:
+        q = WorkQueue()
+        q.add_batched("a", 10.0)
+        (handle,) = q._batched.values()
+        q.close()
+        assert handle.cancelled() and q._batched == {} and len(q) == 0
+    run(body)

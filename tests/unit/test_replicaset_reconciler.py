@@ -171,6 +171,28 @@ def test_status_counts_follow_ready_condition(tmp_path: Path) -> None:
     run_with(tmp_path, scenario)
 
 
+def test_status_only_updates_are_batched_but_a_failed_pod_is_replaced_at_once(tmp_path: Path) -> None:
+    """Readiness changes wait for the status batch (here an hour: never within the test); a pod
+    that fails is an update manageReplicas acts on, so its replacement is created at once."""
+    async def scenario(reg: Registry, client: LocalClient, ctl: ReplicaSetController) -> None:
+        assert RS is not None and POD is not None
+        await client.create(RS, replica_set(2))
+        got = await until(lambda: len(pods(client)) == 2 and pods(client))
+        await until(lambda: status_is(client, RS, {"replicas": 2}))
+        await kubelet(client, got[0]["metadata"]["name"], node="n1")
+        await until(lambda: bool(ctl.queue._batched))  # the Ready pod's update waits for the batch
+        assert "readyReplicas" not in get(client, RS)["status"]
+
+        def failed(obj: dict[str, Any]) -> dict[str, Any]:
+            obj["status"]["phase"] = "Failed"
+            return obj
+        await client.mutate(POD, "default", got[1]["metadata"]["name"], failed, subresource="status")
+        # the sync for the failure also counts the Ready pod: the status catches up with it
+        await until(lambda: len(pods(client, active_only=False)) == 3)
+        await until(lambda: status_is(client, RS, {"readyReplicas": 1}))
+    run_with(tmp_path, scenario, status_batch=3600.0)
+
+
 def test_min_ready_seconds_holds_back_available(tmp_path: Path) -> None:
     async def scenario(reg: Registry, client: LocalClient, ctl: ReplicaSetController) -> None:
         assert RS is not None

@@ -77,16 +77,27 @@ def test_a_path_that_cannot_be_opened_is_refused_and_nothing_is_held(harness) ->
     harness.go(go())
 
 
-def test_the_holder_forgets_a_namespace_whose_monitor_died(harness) -> None:
+def test_the_holder_forgets_a_namespace_whose_monitor_died(harness, monkeypatch) -> None:
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path, *a, **kw):
+        stats.append(str(path))
+        return real_stat(path, *a, **kw)
+    monkeypatch.setattr(os, "stat", counting_stat)
+
     async def go():
         holder = MonitorHolder(harness.rt)
         await holder.load()
         fd = _new_netns()
         try:
-            await holder.hold({"u2.net": fd})
+            held = await holder.hold({"u2.net": fd})
         finally:
             os.close(fd)
         pid = harness.rt.monitor.pid
+        # while the monitor that pinned it lives, the answer needs no stat of its /proc fd
+        assert holder.path("u2.net") == held["u2.net"]
+        assert not [p for p in stats if p.startswith(f"/proc/{pid}/fd/")]
         os.kill(pid, 9)
         await wait_pid(pid, 10)
         assert holder.path("u2.net") is None and holder.keys() == set()
