@@ -241,8 +241,16 @@ class Bench:
                        and not p["metadata"].get("deletionTimestamp"))
         cpu0 = self.cpu()
         t0 = time.perf_counter()
+        marks = {p: 0.0 for p in (10, 50, 90)}  # % of n Running -> seconds after t0
+
+        def all_running(pods: dict[str, dict]) -> bool:
+            k = running(pods)
+            for p in marks:
+                if not marks[p] and k * 100 >= p * n:
+                    marks[p] = time.perf_counter() - t0
+            return k >= n
         await self.scale(n)
-        t1 = await self.until(lambda pods: running(pods) >= n, 300, f"{n} pods Running")
+        t1 = await self.until(all_running, 300, f"{n} pods Running")
         cpu1 = self.cpu()
         t2 = time.perf_counter()
         await self.scale(0)
@@ -252,7 +260,8 @@ class Bench:
                 "up_own": cpu1[0] - cpu0[0], "up_children": cpu1[1] - cpu0[1], "up_monitor": cpu1[2] - cpu0[2],
                 "down_own": cpu2[0] - cpu1[0], "down_children": cpu2[1] - cpu1[1],
                 "down_monitor": cpu2[2] - cpu1[2],
-                **machine_cpu("up", cpu0[3], cpu1[3]), **machine_cpu("down", cpu1[3], cpu2[3])}
+                **machine_cpu("up", cpu0[3], cpu1[3]), **machine_cpu("down", cpu1[3], cpu2[3]),
+                **{f"up_{p}": t for p, t in marks.items()}}
 
 
 def machine_cpu(way: str, before: list[int], after: list[int]) -> dict[str, float]:
@@ -336,6 +345,8 @@ def report(sts_times: list[float], steps: dict[str, list[float]], dep: dict[str,
         return
     print(f"| Deployment scale 0 → {n}, until {n} Running (watch) | {n / dep['up_s']:.0f} pods/s "
           f"({dep['up_s']:.2f} s) | >= 50 pods/s |")
+    print(f"| — Running after (s): 10 % {dep['up_10']:.2f}, 50 % {dep['up_50']:.2f}, 90 % "
+          f"{dep['up_90']:.2f}, all {dep['up_s']:.2f} | | |")
     print(f"| Deployment scale {n} → 0, until no pod exists | {n / dep['down_s']:.0f} pods/s "
           f"({dep['down_s']:.2f} s) | >= 50 pods/s |")
     for way in ("up", "down"):

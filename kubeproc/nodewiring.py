@@ -111,7 +111,9 @@ async def start_node(cfg: Any, registry: Registry) -> NodeParts:
                        cluster_dns=(cluster_dns,),
                        backoff=bo.BackoffConfig(initial=cfg.backoff_seconds,
                                                 maximum=cfg.backoff_seconds * 30),
-                       memory_capacity=info.memory_bytes, pids_limit=cfg.pod_max_pids or None)
+                       memory_capacity=info.memory_bytes, pids_limit=cfg.pod_max_pids or None,
+                       # tests narrow it to see a slow pod never holds the others up
+                       start_slots=int(os.environ.get("KUBEPROC_START_SLOTS") or 12))
     kubelet = LocalClient(registry, "kubelet")
     recorder = EventRecorder(kubelet, "kubelet", host=node_name)
     heartbeat = NodeHeartbeat(kubelet, node_name, cfg.data_dir, netcfg.pod_cidr, ip,

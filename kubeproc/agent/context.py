@@ -53,6 +53,7 @@ class AgentConfig:
     memory_capacity: int = 1 << 34
     shutdown_grace_seconds: int = 10
     probe_time_scale: float = 1.0  # tests only: scales probe delays and periods
+    start_slots: int = 12  # pods in their starting steps at once (Node.start_slots; env KUBEPROC_START_SLOTS)
     host_resolv: str = "/etc/resolv.conf"
 
     @property
@@ -109,6 +110,9 @@ class Node:
         self._notes: list[str] = []  # trace lines not yet logged
         self._notes_lock = threading.Lock()
         self.volume_sources = self._volume_sources()
+        # pods in their starting steps (sandbox, containers) at once; more would only share the
+        # two cores and the thread pool step by step, delaying every pod's Running together
+        self.start_slots = asyncio.Semaphore(cfg.start_slots)
         self.probes = ProbeManager(self.exec_sync, self._probe_changed, self._probe_event,
                                    time_scale=cfg.probe_time_scale)
         self.min_oom_score_adj = min_oom_score_adj()
@@ -221,8 +225,7 @@ class Node:
     def event(self, pod: dict[str, Any], etype: str, reason: str, message: str,
               field_path: str = "") -> None:
         """Fire and forget: events never delay a pod."""
-        asyncio.get_running_loop().create_task(
-            self.recorder.event(pod, etype, reason, message, field_path=field_path))
+        self.recorder.emit(pod, etype, reason, message, field_path=field_path)
 
     def hostname(self, pod: dict[str, Any]) -> tuple[str, str | None]:
         """The pod's hostname and FQDN; a hostNetwork pod has the node's (kubelet_pods.go)."""
@@ -382,6 +385,7 @@ class Node:
             self.probes.start(pod, container, cid, sb.ip, started)
         post_start = (container.get("lifecycle") or {}).get("postStart")
         if post_start:  # kuberuntime_container.go: the hook runs before the sync goes on
+            w.release_slot()  # a hook may take long: other pods start meanwhile
             err = await hooks.run_handler(post_start, exec_sync=self.exec_sync, container_id=cid,
                                           pod=pod, pod_ip=sb.ip, container_spec=container,
                                           timeout=None)

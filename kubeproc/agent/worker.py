@@ -58,6 +58,7 @@ class PodWorker:
         self.stop_all_now = False  # agent shutdown: stop everything, keep the pod object
         self.volumes: dict[str, Any] | None = None  # name -> volumes.HostVolume, once set up
         self.refresh_volumes = False  # a ConfigMap/Secret of the namespace changed
+        self.slot = False  # holds one of the node's start slots (Node.start_slots)
 
     # ---- inputs from the agent ----
     def update(self, pod: dict[str, Any] | None) -> None:
@@ -99,6 +100,7 @@ class PodWorker:
                     return
                 if again:
                     continue
+                self.release_slot()  # waiting (for an exit, a probe, a back-off): not starting
                 timeout = None
                 if wake_at is not None:
                     timeout = max(0.0, (wake_at - now()).total_seconds()) + 0.01
@@ -107,7 +109,13 @@ class PodWorker:
                 except asyncio.TimeoutError:
                     pass
         finally:
+            self.release_slot()
             self.finished.set()
+
+    def release_slot(self) -> None:
+        if self.slot:
+            self.slot = False
+            self.node.start_slots.release()
 
     def _key(self) -> str:
         m = self.last.get("metadata") or {}
@@ -150,6 +158,16 @@ class PodWorker:
                         stopping=dict(self.stopping), start_failures=dict(self.start_failures),
                         host_ips=self.node.host_ips, backoff_config=self.node.cfg.backoff)
         act = plan(inp)
+        if act.create_sandbox or act.start:
+            if not self.slot:
+                # A few pods start at a time (Node.start_slots) and the others wait their turn, so
+                # that a pod that started is also the first to be Running, not one of 500 that
+                # all advance step by step together; with the slot, plan again from what is now.
+                await self.node.start_slots.acquire()
+                self.slot = True
+                return True, None
+        else:
+            self.release_slot()
         self.backoff = act.backoff
         self._trigger_readiness(pod, observed, inp.probes)
         if self.refresh_volumes:

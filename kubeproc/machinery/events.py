@@ -211,6 +211,7 @@ class EventRecorder:
         self.now = now
         self.correlator = EventCorrelator(now)
         self._lock = asyncio.Lock()
+        self._emitting: set[asyncio.Task] = set()  # emit()'s writes in flight (kept referenced)
 
     def make_event(self, obj: Mapping[str, Any], type: str, reason: str, message: str,
                    field_path: str = "", action: str = "") -> dict[str, Any]:
@@ -264,6 +265,14 @@ class EventRecorder:
                 return None
             self.correlator.update_state(stored)
             return stored
+
+    def emit(self, obj: Mapping[str, Any], type: str, reason: str, message: str, **kw: Any) -> None:
+        """Record one event without waiting for it, as client-go's recorder does (Eventf hands
+        the event to the broadcaster's goroutine): a controller or the kubelet goes on while
+        the event is written."""
+        task = asyncio.get_running_loop().create_task(self.event(obj, type, reason, message, **kw))
+        self._emitting.add(task)
+        task.add_done_callback(self._emitting.discard)
 
     async def _write(self, ev: dict[str, Any], update: bool) -> dict[str, Any]:
         assert _EVENTS is not None

@@ -89,3 +89,19 @@ def test_poststart_failure_kills_the_container(node, ns):
     wait_for(lambda: _events(node, ns, "post", "FailedPostStartHook"), what="FailedPostStartHook")
     wait_for(lambda: container_status(get_pod(node, ns, "post"), "c").get("restartCount", 0) >= 1,
              what="restart after the failed hook")
+
+
+def test_a_slow_poststart_hook_does_not_hold_other_pods_back(fresh_node, monkeypatch):
+    """Pods take their starting steps a few at a time (the node's start slots, narrowed to one
+    here); a pod whose postStart hook runs long gives its slot up, so the next pod starts."""
+    monkeypatch.setenv("KUBEPROC_START_SLOTS", "1")
+    inst = fresh_node()
+    inst.kubectl("create", "namespace", "s")
+    slow = container("c", "busybox", "sleep", "1000",
+                     lifecycle={"postStart": {"exec": {"command": ["sleep", "60"]}}})
+    apply(inst, "s", pod("slow", slow, terminationGracePeriodSeconds=0))
+    wait_for(lambda: container_status(get_pod(inst, "s", "slow"), "c").get("containerID")
+             or _events(inst, "s", "slow", "Started"), what="the slow pod's container started")
+    apply(inst, "s", pod("quick", container("c", "busybox", "sleep", "1000"), terminationGracePeriodSeconds=0))
+    inst.kubectl("wait", "-n", "s", "--for=condition=Ready", "pod/quick", "--timeout=20s")
+    assert not container_status(get_pod(inst, "s", "slow"), "c").get("ready")  # still in its hook

@@ -104,6 +104,21 @@ def test_first_event_shape(tmp_path: Path) -> None:
     assert ev["firstTimestamp"] == ev["lastTimestamp"] == "2023-11-14T22:13:20Z"
 
 
+def test_emit_returns_at_once_and_the_event_is_written_after(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with cluster(tmp_path) as reg:
+            client = LocalClient(reg, "test")
+            assert POD is not None
+            p = await client.create(POD, pod())
+            rec = events.EventRecorder(client, "replicaset-controller")
+            assert rec.emit(p, "Normal", "SuccessfulCreate", "Created pod: p") is None
+            assert stored_events(reg) == [] and len(rec._emitting) == 1  # not written yet
+            await until(lambda: stored_events(reg))
+            await until(lambda: not rec._emitting)  # finished writes are not kept
+            assert [e["reason"] for e in stored_events(reg)] == ["SuccessfulCreate"]
+    run(body)
+
+
 def test_identical_events_aggregate_into_count(tmp_path: Path) -> None:
     clock = Clock()
 

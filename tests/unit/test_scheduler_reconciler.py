@@ -300,6 +300,36 @@ def test_binding_sets_node_name_and_pod_scheduled_in_one_write(tmp_path: Path) -
     run_with_scheduler(tmp_path, [node("n1", 4)], scenario)
 
 
+def test_a_failed_binding_forgets_the_assumed_pod(tmp_path: Path) -> None:
+    """schedule_one.go: the scheduling cycle assumes the pod and goes on; its binding cycle runs
+    apart, and when the binding fails the assumption goes (ForgetPod), freeing the node."""
+    async def body() -> None:
+        async with cluster(tmp_path) as reg:
+            client = LocalClient(reg, "test")
+            assert POD is not None and NODE is not None
+            await create_ready_node(client, node("n1", 4))
+            await client.create(POD, pod("a", cpu="1"))
+            sched = Scheduler(LocalClient(reg, "default-scheduler"),
+                              EventRecorder(LocalClient(reg, "s"), "default-scheduler"))
+            for n in client.list(NODE)[0]:
+                sched._observe_node(n, False)
+            for p in client.list(POD)[0]:
+                sched._observe_pod(p, False)
+            await sched._reconcile(("default", "a"))
+            assert ("default", "a") in sched._binding
+            assert sched.infos["n1"].requested.get("cpu") == 1000  # assumed before it is bound
+            await sched._reconcile(("default", "a"))  # queued again meanwhile: not scheduled twice
+
+            def elsewhere(p: dict[str, Any]) -> dict[str, Any]:
+                p["spec"]["nodeName"] = "n2"  # someone else binds it first
+                return p
+            await client.mutate(POD, "default", "a", elsewhere, subresource="binding")
+            await asyncio.gather(*sched._binding.values())
+            assert sched._binding == {} and sched.infos == {}  # the assumption is forgotten
+            assert client.get(POD, "default", "a")["spec"]["nodeName"] == "n2"
+    asyncio.run(body())
+
+
 def test_node_infos_follow_the_cache_incrementally(tmp_path: Path) -> None:
     # cache.go keeps NodeInfo aggregates in step with every add/update/remove/assume: after
     # each event the incremental infos equal infos rebuilt from the bound pods.
@@ -326,7 +356,9 @@ def test_node_infos_follow_the_cache_incrementally(tmp_path: Path) -> None:
 
             check({})
             for name in ("a", "b", "c"):
-                await sched._reconcile(("default", name))  # bind = assume at once
+                await sched._reconcile(("default", name))  # assumed at once
+            check({"n1": 3000})
+            await asyncio.gather(*sched._binding.values())  # the binding cycles, in their tasks
             check({"n1": 3000})
             for p in client.list(POD)[0]:  # the watch catches up with the bindings
                 sched._observe_pod(p, False)

@@ -299,7 +299,8 @@ class ReplicaSetController:
 
     async def _create_pod(self, obj: Obj) -> None:
         """RealPodControl.CreatePods: a Warning FailedCreate event per failed create (not for a
-        terminating namespace, which counts as done), a Normal SuccessfulCreate per pod."""
+        terminating namespace, which counts as done), a Normal SuccessfulCreate per pod (events
+        are emitted without waiting for their write, as client-go's recorder)."""
         assert _POD is not None
         template = (obj.get("spec") or {}).get("template") or {}
         ref = podcontrol.controller_ref(obj, self.kind.api_version, self.kind.kind)
@@ -311,10 +312,9 @@ class ReplicaSetController:
         except errors.StatusError as exc:
             if _terminating_namespace(exc):
                 return
-            await self.recorder.warning(obj, "FailedCreate", f"Error creating: {exc.message}")
+            self.recorder.emit(obj, "Warning", "FailedCreate", f"Error creating: {exc.message}")
             raise
-        await self.recorder.normal(obj, "SuccessfulCreate",
-                                   f"Created pod: {created['metadata']['name']}")
+        self.recorder.emit(obj, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
 
     async def _delete_pod(self, obj: Obj, pod: Obj) -> None:
         """RealPodControl.DeletePod."""
@@ -325,10 +325,10 @@ class ReplicaSetController:
         except errors.NotFound:
             raise
         except errors.StatusError as exc:
-            await self.recorder.warning(obj, "FailedDelete", f"Error deleting: {exc.message}")
+            self.recorder.emit(obj, "Warning", "FailedDelete", f"Error deleting: {exc.message}")
             exc.message = f"unable to delete pods: {exc.message}"
             raise
-        await self.recorder.normal(obj, "SuccessfulDelete", f"Deleted pod: {name}")
+        self.recorder.emit(obj, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
 
     async def _write_status(self, obj: Obj, status: dict[str, Any]) -> Obj:
         assert self.resource is not None

@@ -114,6 +114,9 @@ class Scheduler:
         self._signed_rv: dict[Key, str] = {}  # resourceVersion that pending[key] was taken at
         self._attempts: dict[Key, tuple[int, float]] = {}  # failures, monotonic time of last
         self._flush: dict[Key, asyncio.TimerHandle] = {}  # unschedulable pods' periodic retry
+        # assumed pods whose binding cycle runs (schedule_one.go: the scheduling cycle assumes
+        # the pod and goes on with the next one while `go bindingCycle` writes the binding)
+        self._binding: dict[Key, asyncio.Task] = {}
 
     # ---- which pods are ours ---------------------------------------------------------
     def responsible(self, pod: Mapping[str, Any]) -> bool:
@@ -206,6 +209,8 @@ class Scheduler:
         old = self.bound.get(key)
         if old is not None and _rv(old) > _rv(pod):
             return  # older than the pod we assumed after binding it
+        if key in self._binding and not (pod.get("spec") or {}).get("nodeName"):
+            return  # assumed, its binding cycle decides (or forgets the assumption and retries)
         if (pod.get("spec") or {}).get("nodeName"):
             self.pending.pop(key, None)
             self._signed_rv.pop(key, None)
@@ -238,6 +243,8 @@ class Scheduler:
             for handle in self._flush.values():
                 handle.cancel()
             self._flush.clear()
+            for task in self._binding.values():
+                task.cancel()
 
     async def _watch(self, rv: int) -> None:
         async for ev in self.client.watch_all(rv):
@@ -251,6 +258,8 @@ class Scheduler:
     async def _reconcile(self, key: Hashable) -> None:
         assert _POD is not None and isinstance(key, tuple)
         ns, name = key
+        if key in self._binding:
+            return  # assumed and being bound
         pod = self.client.get(_POD, ns, name)
         if pod is None or not self.responsible(pod):
             self.pending.pop(key, None)
@@ -268,10 +277,45 @@ class Scheduler:
         else:
             result = schedule(pod, nodes, count_terminating=True, infos=self.infos)
         if isinstance(result, Bind):
-            await self._select_volume_node(pod, result.node, claims, classes)
-            await self._bind(pod, result.node)
+            # assumePod: later pods see its requests on the node at once; the binding is written
+            # by its own task while the next pod is scheduled
+            assumed = {**pod, "spec": {**(pod.get("spec") or {}), "nodeName": result.node}}
+            self._set_bound(key, assumed)
+            self.pending.pop(key, None)
+            task = asyncio.get_running_loop().create_task(
+                self._binding_cycle(key, pod, assumed, result.node, claims, classes))
+            self._binding[key] = task
         else:
             await self._unschedulable(pod, result)
+
+    async def _binding_cycle(self, key: Key, pod: dict[str, Any], assumed: dict[str, Any], node: str,
+                             claims: dict[tuple[str, str], Any], classes: dict[str, Any]) -> None:
+        """schedule_one.go bindingCycle: PreBind (volumes), Bind; on an error the assumed pod is
+        forgotten and the pod goes back to the queue with its backoff (handleBindingCycleError)."""
+        try:
+            await self._select_volume_node(pod, node, claims, classes)
+            if not await self._bind(pod, node):
+                self._forget_assumed(key, assumed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an API error: try again later, as a failed attempt
+            log.info("binding %s/%s to %s failed: %s", key[0], key[1], node, exc)
+            self._forget_assumed(key, assumed)
+            attempts, _ = self._attempts.get(key, (0, 0.0))
+            self._attempts[key] = (attempts + 1, time.monotonic())
+            self._binding.pop(key, None)
+            current = self.client.get(_POD, *key)
+            if current is not None and self.responsible(current):
+                self.pending[key] = self._pending_signature(key, current)
+                self._enqueue(key)
+        finally:
+            self._binding.pop(key, None)
+
+    def _forget_assumed(self, key: Key, assumed: dict[str, Any]) -> None:
+        """cache.go ForgetPod: drop the assumption unless the watch has replaced it since."""
+        if self.bound.get(key) is assumed:
+            self._set_bound(key, None)
+            self._requeue_pending()  # the resources it held are free again
 
     def _claims_of(self, pod: dict[str, Any]) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
         assert _PVC is not None and _SC is not None
@@ -301,7 +345,7 @@ class Scheduler:
             if selected:
                 await asyncio.sleep(PREBIND_POLL)
 
-    async def _bind(self, pod: dict[str, Any], node: str) -> None:
+    async def _bind(self, pod: dict[str, Any], node: str) -> bool:
         assert _POD is not None
         ns, name = _key(pod)
         uid = pod["metadata"].get("uid")
@@ -329,13 +373,14 @@ class Scheduler:
         except (errors.Conflict, errors.NotFound) as exc:
             log.info("binding %s/%s to %s abandoned: %s", ns, name, node, exc)
             self.pending.pop((ns, name), None)
-            return
-        self._set_bound((ns, name), bound)  # assume: later pods see its requests at once
+            return False
+        self._set_bound((ns, name), bound)
         self.pending.pop((ns, name), None)
         self._signed_rv.pop((ns, name), None)
         self._attempts.pop((ns, name), None)
-        await self.recorder.normal(pod, "Scheduled",
-                                   f"Successfully assigned {ns}/{name} to {node}", action="Binding")
+        self.recorder.emit(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}",
+                           action="Binding")  # not waited for, as the framework's recorder
+        return True
 
     async def _unschedulable(self, pod: dict[str, Any], result: Unschedulable) -> None:
         assert _POD is not None
@@ -344,7 +389,7 @@ class Scheduler:
         attempts, _ = self._attempts.get((ns, name), (0, 0.0))
         self._attempts[(ns, name)] = (attempts + 1, time.monotonic())
         # schedule_one.go handleSchedulingFailure: the event, then the condition (if changed)
-        await self.recorder.warning(pod, "FailedScheduling", result.message, action="Scheduling")
+        self.recorder.emit(pod, "Warning", "FailedScheduling", result.message, action="Scheduling")
 
         def condition(old: dict[str, Any]) -> dict[str, Any]:
             if old["metadata"].get("uid") != uid or (old.get("spec") or {}).get("nodeName"):
