@@ -300,6 +300,18 @@ def test_binding_sets_node_name_and_pod_scheduled_in_one_write(tmp_path: Path) -
     run_with_scheduler(tmp_path, [node("n1", 4)], scenario)
 
 
+def _seeded_scheduler(reg: Registry, client: LocalClient) -> Scheduler:
+    """A scheduler whose cache holds the stored nodes and pods (what its watch would bring)."""
+    assert POD is not None and NODE is not None
+    sched = Scheduler(LocalClient(reg, "default-scheduler"),
+                      EventRecorder(LocalClient(reg, "s"), "default-scheduler"))
+    for n in client.list(NODE)[0]:
+        sched._observe_node(n, False)
+    for p in client.list(POD)[0]:
+        sched._observe_pod(p, False)
+    return sched
+
+
 def test_a_failed_binding_forgets_the_assumed_pod(tmp_path: Path) -> None:
     """schedule_one.go: the scheduling cycle assumes the pod and goes on; its binding cycle runs
     apart, and when the binding fails the assumption goes (ForgetPod), freeing the node."""
@@ -309,12 +321,7 @@ def test_a_failed_binding_forgets_the_assumed_pod(tmp_path: Path) -> None:
             assert POD is not None and NODE is not None
             await create_ready_node(client, node("n1", 4))
             await client.create(POD, pod("a", cpu="1"))
-            sched = Scheduler(LocalClient(reg, "default-scheduler"),
-                              EventRecorder(LocalClient(reg, "s"), "default-scheduler"))
-            for n in client.list(NODE)[0]:
-                sched._observe_node(n, False)
-            for p in client.list(POD)[0]:
-                sched._observe_pod(p, False)
+            sched = _seeded_scheduler(reg, client)
             await sched._reconcile(("default", "a"))
             assert ("default", "a") in sched._binding
             assert sched.infos["n1"].requested.get("cpu") == 1000  # assumed before it is bound
@@ -342,12 +349,7 @@ def test_node_infos_follow_the_cache_incrementally(tmp_path: Path) -> None:
             await create_ready_node(client, node("n1", 4))
             for name, cpu in (("a", "1500m"), ("b", "1"), ("c", "500m")):
                 await client.create(POD, pod(name, cpu=cpu))
-            sched = Scheduler(LocalClient(reg, "default-scheduler"),
-                              EventRecorder(LocalClient(reg, "s"), "default-scheduler"))
-            for n in client.list(NODE)[0]:
-                sched._observe_node(n, False)
-            for p in client.list(POD)[0]:
-                sched._observe_pod(p, False)
+            sched = _seeded_scheduler(reg, client)
 
             def check(cpu_by_node: dict[str, int]) -> None:
                 assert sched.infos == build_infos(sched.bound.values())
