@@ -33,7 +33,7 @@ _POD = resources.by_kind("", "Pod")
 # a pod update that only changes what the status counts (readiness, IPs, container states) is
 # folded with the others of the next STATUS_BATCH seconds into one sync: each sync counts every
 # pod of the owner, so a sync per update made a scale-up of n pods O(n²)
-STATUS_BATCH = 0.05
+STATUS_BATCH = 0.1
 Key = tuple[str, str]
 Obj = dict[str, Any]
 

@@ -70,3 +70,23 @@ def test_without_a_monitor_the_agent_runs_runc_itself(harness) -> None:
             await harness.rt.state(harness.cid("nothing"))
         return await harness.rt.list()
     assert harness.go(go()) == []
+
+
+def test_the_monitor_runs_runc_with_one_go_processor(harness, tmp_path) -> None:
+    """`runc run` is spawned with GOMAXPROCS=1 (runc hands it to its init, not to the
+    container): a stand-in runc records the environment it was given."""
+    seen = tmp_path / "env"
+    fake = tmp_path / "runc"
+    fake.write_text(f"#!/bin/sh\nenv > {seen}\nexit 3\n")
+    fake.chmod(0o755)
+
+    async def go():
+        cid, bdir, log = harness.prepare("envcheck", ("true",))
+        real, harness.rt.runc = harness.rt.runc, str(fake)
+        try:
+            with pytest.raises(RuntimeError_):
+                await harness.rt.run(bdir, cid, log)
+        finally:
+            harness.rt.runc = real
+    harness.go(go())
+    assert "GOMAXPROCS=1" in seen.read_text().split("\n")
