@@ -200,10 +200,12 @@ def free_service_cidr() -> str:
 
 
 def free_pod_cidr() -> str:
-    """A /24 in 10.244.0.0/16 (the range kubeproc's hashed defaults use) for an instance's pods."""
+    """A /24 in 10.245.0.0/16 for an instance's pods: next to, not in, the 10.244.0.0/16 that
+    kubeproc's hashed defaults use, so a test instance never takes the /24 an instance started
+    with defaults (the demo, a user's) derives, which would then refuse to start."""
     start = os.getpid() % 256
-    return _free_cidr([f"10.244.{(start + i) % 256}.0/24" for i in range(256)],
-                      "/24 for a pod CIDR in 10.244.0.0/16")
+    return _free_cidr([f"10.245.{(start + i) % 256}.0/24" for i in range(256)],
+                      "/24 for a pod CIDR in 10.245.0.0/16")
 
 
 def free_port() -> int:
