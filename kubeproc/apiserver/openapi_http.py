@@ -2,8 +2,9 @@
 
 Follows k8s.io/kube-openapi pkg/handler3 (`/openapi/v3`, `/openapi/v3/<path>`: Accept
 negotiation, quoted ETag, 301 to the current `?hash=`, immutable caching when pinned) and
-pkg/handler (`/openapi/v2`). Only JSON is spoken: protobuf-only requests get 406, which is
-what the upstream handlers answer for any type they cannot produce.
+pkg/handler (`/openapi/v2`, also in protobuf: openapi_v2pb.py). The v3 documents are JSON
+only: protobuf-only requests get 406, what the upstream handlers answer for any type they
+cannot produce.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import time
 from typing import NamedTuple
 
-from kubeproc.apiserver import openapi
+from kubeproc.apiserver import openapi, openapi_v2pb
 
 JSON = "application/json"
 _YEAR = 365 * 24 * 3600
@@ -87,10 +88,40 @@ def v3_document(path: str, hash_param: str | None, accept: str | None,
 
 
 def v2_document(accept: str | None, if_none_match: str | None = None) -> Reply:
-    """`GET /openapi/v2`. client-go asks for protobuf only; answering 406 makes its callers
-    (apply's v2 fallback, strict client-side validation, explain --output=plaintext-openapiv2)
-    fail or fall back, which they only reach when the v3 documents did not serve them."""
-    if not _accepts_json(accept):
+    """`GET /openapi/v2` (kube-openapi pkg/handler): JSON, or the protobuf form client-go asks
+    for (strict client-side validation of a `kind: List`, explain's plaintext-openapiv2); the
+    first Accept clause, by quality, that either admits wins, JSON before protobuf as upstream's
+    table orders them; 406 when neither is admitted."""
+    chosen = _v2_type(accept)
+    if chosen is None:
         return Reply(406, {"Vary": "Accept"}, b"")
     data = openapi.v2_document()
-    return _serve(data, openapi.etag(data), if_none_match, {"Vary": "Accept"})
+    if chosen != JSON:
+        data = openapi_v2pb.encode(data)
+    reply = _serve(data, openapi.etag(data), if_none_match, {"Vary": "Accept"})
+    reply.headers["Content-Type"] = chosen
+    return reply
+
+
+def _v2_type(accept: str | None) -> str | None:
+    clauses: list[tuple[float, int, str, str]] = []
+    for i, part in enumerate((accept or "*/*").split(",")):
+        fields = [f.strip() for f in part.split(";")]
+        typ, _, sub = fields[0].partition("/")
+        q = 1.0
+        for f in fields[1:]:
+            key, _, value = f.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if typ and sub and q > 0:
+            clauses.append((-q, i, typ, sub))
+    for _, _, typ, sub in sorted(clauses):  # goautoneg.ParseAccept: by quality, stable
+        if typ in ("application", "*") and sub in ("json", "*"):
+            return JSON
+        full = f"{typ}/{sub}"
+        if full in openapi_v2pb.MEDIA_TYPES:
+            return openapi_v2pb.MEDIA_TYPE
+    return None

@@ -352,3 +352,32 @@ def test_server_dry_run_and_validation_modes(kc):
              check=False)
     assert res.returncode != 0 and 'strict decoding error: unknown field "spec.bogus"' in res.stderr
     assert kc("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}").stdout == "2"
+
+
+CONFIGMAP_LIST = textwrap.dedent("""\
+    apiVersion: v1
+    kind: List
+    items:
+    - apiVersion: v1
+      kind: ConfigMap
+      metadata: {name: a}
+      data: {k: v}
+    - apiVersion: v1
+      kind: ConfigMap
+      metadata: {name: b}
+    """)
+
+
+def test_a_list_is_validated_against_openapi_v2_and_created(kc):
+    """kubectl validates a `kind: List` with the protobuf /openapi/v2 document (the v3 ones do
+    not serve it): the items are created, an unknown field in one is refused with upstream's
+    message, and explain reads the same document."""
+    bad = CONFIGMAP_LIST.replace("data: {k: v}", "data: {k: v}\n  bogus: 1")
+    res = kc("create", "-f", "-", input=bad, check=False)
+    assert res.returncode != 0
+    assert 'ValidationError(ConfigMap): unknown field "bogus" in io.k8s.api.core.v1.ConfigMap' in res.stderr
+    assert kc("get", "configmap", "a", check=False).returncode != 0  # nothing was created
+    assert kc("create", "-f", "-", input=CONFIGMAP_LIST).stdout == \
+        "configmap/a created\nconfigmap/b created\n"
+    out = kc("explain", "--output=plaintext-openapiv2", "pods.spec.restartPolicy").stdout
+    assert "FIELD:    restartPolicy <string>" in out

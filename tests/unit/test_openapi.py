@@ -7,15 +7,17 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import threading
 from typing import Any, Iterator
 
 import pytest
+import yaml
 
 from kubeproc.api import resources
 from kubeproc.api.resources import RESOURCES, Resource
-from kubeproc.apiserver import openapi, openapi_http
+from kubeproc.apiserver import openapi, openapi_http, openapi_v2pb
 
 SCHEMA_PREFIX = "#/components/schemas/"
 
@@ -238,13 +240,94 @@ def test_v3_reply_conditional_and_unknown() -> None:
     assert json.loads(index.body) == openapi.v3_index()
 
 
-@pytest.mark.parametrize("accept,status", [
-    pytest.param("application/com.github.proto-openapi.spec.v2@v1.0+protobuf", 406,
-                 id="client-go-protobuf-only-406"),
-    pytest.param("application/json", 200, id="json-served"),
+PB = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"  # what client-go asks for
+PB_REPLY = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"  # what upstream answers
+
+
+@pytest.mark.parametrize("accept,status,content_type", [
+    pytest.param(PB, 200, PB_REPLY, id="client-go-protobuf"),
+    pytest.param(PB_REPLY, 200, PB_REPLY, id="dotted-protobuf"),
+    pytest.param("application/json", 200, "application/json", id="json"),
+    pytest.param(f"{PB}, application/json;q=0.5", 200, PB_REPLY, id="protobuf-preferred"),
+    pytest.param(f"application/json, {PB}", 200, "application/json", id="json-first"),
+    pytest.param("*/*", 200, "application/json", id="anything-json"),
+    pytest.param("text/html", 406, None, id="neither-406"),
 ])
-def test_v2_reply(accept: str, status: int) -> None:
-    assert openapi_http.v2_document(accept).status == status
+def test_v2_reply(accept: str, status: int, content_type: str | None) -> None:
+    reply = openapi_http.v2_document(accept)
+    assert reply.status == status
+    if content_type:
+        assert reply.headers["Content-Type"] == content_type
+        assert reply.headers["Etag"] == f'"{openapi.etag(reply.body)}"'
+
+
+def _fields(data: bytes) -> list[tuple[int, Any]]:
+    """A generic protobuf wire reader: (field, value) in order; LEN values stay bytes."""
+    out, i = [], 0
+
+    def varint() -> int:
+        nonlocal i
+        n = shift = 0
+        while True:
+            b = data[i]
+            i += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return n
+    while i < len(data):
+        key = varint()
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            out.append((field, varint()))
+        elif wire == 1:
+            out.append((field, struct.unpack("<d", data[i:i + 8])[0]))
+            i += 8
+        elif wire == 2:
+            n = varint()
+            out.append((field, data[i:i + n]))
+            i += n
+        else:
+            raise AssertionError(f"wire type {wire}")
+    return out
+
+
+def _named(data: bytes) -> tuple[str, bytes]:
+    f = dict(_fields(data))
+    return f[1].decode(), f.get(2, b"")
+
+
+def test_v2_protobuf_carries_the_definitions_kubectl_reads() -> None:
+    doc = dict(_fields(openapi_v2pb.encode(openapi.v2_document())))
+    assert doc[1] == b"2.0"
+    assert dict(_fields(doc[2]))[1] == b"Kubernetes"  # info.title
+    defs = dict(_named(v) for _, v in _fields(doc[9]))
+    assert set(defs) == set(json.loads(openapi.v2_document())["definitions"])
+    pod = _fields(defs["io.k8s.api.core.v1.Pod"])
+    ext = dict(_named(v) for f, v in pod if f == 31)  # vendor extensions, as YAML text
+    gvk = dict(_fields(ext["x-kubernetes-group-version-kind"]))[2]
+    assert yaml.safe_load(gvk) == [{"group": "", "kind": "Pod", "version": "v1"}]
+    props = dict(_named(v) for _, v in _fields(dict(pod)[25]))
+    assert dict(_fields(props["spec"]))[1] == b"#/definitions/io.k8s.api.core.v1.PodSpec"
+
+
+def test_v2_protobuf_schema_keywords() -> None:
+    s = {"type": "object", "required": ["a"], "description": "d",
+         "properties": {"a": {"type": "array", "items": {"type": "integer", "format": "int32"}},
+                        "b": {"type": "string", "enum": ["x", "y"], "default": "x"}},
+         "additionalProperties": False, "minimum": 1.5, "maxLength": 3, "x-kubernetes-list-type": "map"}
+    f = _fields(openapi_v2pb.schema(s))
+    by = dict(f)
+    assert dict(_fields(by[22]))[1] == b"object" and by[19] == b"a" and by[4] == b"d"
+    assert by[9] == 1.5 and by[11] == 3
+    assert _fields(by[21]) == [(2, 0)]  # additionalProperties: false is written
+    props = dict(_named(v) for _, v in _fields(by[25]))
+    items = dict(_fields(dict(_fields(props["a"]))[23]))[1]
+    assert dict(_fields(items))[2] == b"int32"
+    enum = [dict(_fields(v))[2] for fld, v in _fields(props["b"]) if fld == 20]
+    assert [yaml.safe_load(e) for e in enum] == ["x", "y"]
+    (name, value), = [_named(v) for fld, v in f if fld == 31]
+    assert name == "x-kubernetes-list-type" and yaml.safe_load(dict(_fields(value))[2]) == "map"
 
 
 # ---- the real kubectl against a tiny server -------------------------------------------------
