@@ -26,10 +26,10 @@ class Reply(NamedTuple):
     body: bytes
 
 
-def _accepts_json(accept: str | None) -> bool:
-    """goautoneg.ParseAccept + handler3's match loop, for the one type we can produce."""
-    clauses: list[tuple[float, str, str]] = []
-    for part in (accept or "*/*").split(","):
+def _clauses(accept: str | None) -> list[tuple[str, str]]:
+    """goautoneg.ParseAccept: the (type, subtype) of each clause with q > 0, by quality (stable)."""
+    clauses: list[tuple[float, int, str, str]] = []
+    for i, part in enumerate((accept or "*/*").split(",")):
         fields = [f.strip() for f in part.split(";")]
         typ, _, sub = fields[0].partition("/")
         q = 1.0
@@ -41,10 +41,18 @@ def _accepts_json(accept: str | None) -> bool:
                 except ValueError:
                     q = 0.0
         if typ and sub and q > 0:
-            clauses.append((q, typ, sub))
-    # JSON is the first entry of upstream's `accepted` table, so any clause that admits
-    # it selects JSON, whatever the clause order.
-    return any(t in ("application", "*") and s in ("json", "*") for _, t, s in clauses)
+            clauses.append((-q, i, typ, sub))
+    return [(typ, sub) for _, _, typ, sub in sorted(clauses)]
+
+
+def _admits_json(typ: str, sub: str) -> bool:
+    return typ in ("application", "*") and sub in ("json", "*")
+
+
+def _accepts_json(accept: str | None) -> bool:
+    """handler3's match loop, for the one type the v3 documents come in: JSON is the first
+    entry of upstream's `accepted` table, so any clause that admits it selects JSON."""
+    return any(_admits_json(t, s) for t, s in _clauses(accept))
 
 
 def _not_modified(tag: str, if_none_match: str | None) -> bool:
@@ -104,24 +112,9 @@ def v2_document(accept: str | None, if_none_match: str | None = None) -> Reply:
 
 
 def _v2_type(accept: str | None) -> str | None:
-    clauses: list[tuple[float, int, str, str]] = []
-    for i, part in enumerate((accept or "*/*").split(",")):
-        fields = [f.strip() for f in part.split(";")]
-        typ, _, sub = fields[0].partition("/")
-        q = 1.0
-        for f in fields[1:]:
-            key, _, value = f.partition("=")
-            if key.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if typ and sub and q > 0:
-            clauses.append((-q, i, typ, sub))
-    for _, _, typ, sub in sorted(clauses):  # goautoneg.ParseAccept: by quality, stable
-        if typ in ("application", "*") and sub in ("json", "*"):
+    for typ, sub in _clauses(accept):
+        if _admits_json(typ, sub):
             return JSON
-        full = f"{typ}/{sub}"
-        if full in openapi_v2pb.MEDIA_TYPES:
+        if f"{typ}/{sub}" in openapi_v2pb.MEDIA_TYPES:
             return openapi_v2pb.MEDIA_TYPE
     return None
