@@ -9,6 +9,7 @@ retried over TCP when the upstream answer is truncated and the client used TCP.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import struct
 from dataclasses import dataclass, field
@@ -187,12 +188,23 @@ class DNSServer:
         return bytes(mine.pack())
 
     async def start(self) -> None:
-        """Bind UDP first (port 0 picks a free port), then TCP on the same port."""
+        """Bind UDP first (port 0 picks a free port), then TCP on the same port. With port 0 the
+        UDP port the kernel picked may be some connection's TCP port: then another is tried."""
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _UDPServer(self), local_addr=(self.host, self.port))
-        self._udp = transport
-        self.port = transport.get_extra_info("sockname")[1]
-        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
+        tries = 50 if self.port == 0 else 1
+        for attempt in range(tries):
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UDPServer(self), local_addr=(self.host, self.port))
+            port = transport.get_extra_info("sockname")[1]
+            try:
+                self._tcp = await asyncio.start_server(self._serve_tcp, self.host, port)
+            except OSError as e:
+                transport.close()
+                if e.errno != errno.EADDRINUSE or attempt == tries - 1:
+                    raise
+                continue
+            self._udp, self.port = transport, port
+            return
 
     async def stop(self) -> None:
         if self._udp is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import struct
 import threading
 
@@ -184,3 +185,29 @@ def test_host_nameservers(tmp_path, text, want):
 
 def test_host_nameservers_missing_file(tmp_path):
     assert host_nameservers(str(tmp_path / "nope")) == []
+
+
+def test_port_zero_tries_another_port_when_tcp_is_taken(monkeypatch):
+    """With port 0 the UDP port the kernel picks may be some connection's TCP port (that failed
+    a CI run): the server closes that UDP socket and binds both on another port."""
+    from kubeproc.dns import server as dns_server
+    real = asyncio.start_server
+    refused: list[int] = []
+
+    async def start_server(cb, host, port):
+        if not refused:
+            refused.append(port)
+            raise OSError(errno.EADDRINUSE, "address already in use")
+        return await real(cb, host, port)
+    monkeypatch.setattr(dns_server.asyncio, "start_server", start_server)
+
+    async def body():
+        srv = DNSServer(Resolver(), "127.0.0.1", 0, Forwarder([], timeout=1.0))
+        await srv.start()
+        try:
+            tcp_port = srv._tcp.sockets[0].getsockname()[1]
+            assert len(refused) == 1  # one refusal, then a second pair of sockets
+            assert srv.port == tcp_port == srv._udp.get_extra_info("sockname")[1]
+        finally:
+            await srv.stop()
+    asyncio.run(body())
