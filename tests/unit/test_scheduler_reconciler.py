@@ -337,6 +337,28 @@ def test_a_failed_binding_forgets_the_assumed_pod(tmp_path: Path) -> None:
     asyncio.run(body())
 
 
+def test_a_pod_replaced_while_its_binding_runs_is_scheduled_again(tmp_path: Path) -> None:
+    """Events for an assumed pod wait for its binding cycle; when the binding is refused because
+    the pod was replaced (uid precondition), the new pod goes back to the queue."""
+    async def body() -> None:
+        async with cluster(tmp_path) as reg:
+            client = LocalClient(reg, "test")
+            assert POD is not None
+            await create_ready_node(client, node("n1", 4))
+            await client.create(POD, pod("a"))
+            sched = _seeded_scheduler(reg, client)
+            await sched._reconcile(("default", "a"))
+            await client.delete(POD, "default", "a", grace_period_seconds=0)
+            await client.create(POD, pod("a"))  # same name, new uid, unbound
+            for p in client.list(POD)[0]:
+                sched._observe_pod(p, False)  # held back: its binding cycle runs
+            await asyncio.gather(*sched._binding.values())
+            assert client.get(POD, "default", "a")["spec"].get("nodeName") is None
+            assert ("default", "a") in sched.pending and len(sched.queue) == 1
+            assert sched.infos == {}
+    asyncio.run(body())
+
+
 def test_node_infos_follow_the_cache_incrementally(tmp_path: Path) -> None:
     # cache.go keeps NodeInfo aggregates in step with every add/update/remove/assume: after
     # each event the incremental infos equal infos rebuilt from the bound pods.

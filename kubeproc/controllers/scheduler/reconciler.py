@@ -290,26 +290,29 @@ class Scheduler:
 
     async def _binding_cycle(self, key: Key, pod: dict[str, Any], assumed: dict[str, Any], node: str,
                              claims: dict[tuple[str, str], Any], classes: dict[str, Any]) -> None:
-        """schedule_one.go bindingCycle: PreBind (volumes), Bind; on an error the assumed pod is
-        forgotten and the pod goes back to the queue with its backoff (handleBindingCycleError)."""
+        """schedule_one.go bindingCycle: PreBind (volumes), Bind; when the binding fails the
+        assumed pod is forgotten and the pod, if still ours to schedule (e.g. replaced by a new
+        one of the same name meanwhile), goes back to the queue (handleBindingCycleError)."""
+        error = False
         try:
             await self._select_volume_node(pod, node, claims, classes)
-            if not await self._bind(pod, node):
-                self._forget_assumed(key, assumed)
+            if await self._bind(pod, node):
+                return
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # an API error: try again later, as a failed attempt
+        except Exception as exc:  # an API error: a failed attempt, retried after its backoff
             log.info("binding %s/%s to %s failed: %s", key[0], key[1], node, exc)
-            self._forget_assumed(key, assumed)
-            attempts, _ = self._attempts.get(key, (0, 0.0))
-            self._attempts[key] = (attempts + 1, time.monotonic())
-            self._binding.pop(key, None)
-            current = self.client.get(_POD, *key)
-            if current is not None and self.responsible(current):
-                self.pending[key] = self._pending_signature(key, current)
-                self._enqueue(key)
+            error = True
         finally:
             self._binding.pop(key, None)
+        self._forget_assumed(key, assumed)
+        if error:
+            attempts, _ = self._attempts.get(key, (0, 0.0))
+            self._attempts[key] = (attempts + 1, time.monotonic())
+        current = self.client.get(_POD, *key)
+        if current is not None and self.responsible(current):
+            self.pending[key] = self._pending_signature(key, current)
+            self._enqueue(key)
 
     def _forget_assumed(self, key: Key, assumed: dict[str, Any]) -> None:
         """cache.go ForgetPod: drop the assumption unless the watch has replaced it since."""
