@@ -243,23 +243,30 @@ class Node:
         t0 = time.perf_counter()
         host_network = bool((pod.get("spec") or {}).get("hostNetwork"))
 
-        def network(netns_path: str) -> tuple[str, str, str | None]:
-            # one thread hop for the kernel objects and the host files they need: file system
-            # calls on the event loop stall every pod (and the API) when the disk is busy
+        def network(netns_path: str | None) -> tuple[str, str, str | None]:
+            # in the thread that made the namespaces (netns_path None), else in one that enters
+            # them: the kernel objects and the host files they need (file system calls on the
+            # event loop stall every pod, and the API, when the disk is busy)
             t1 = time.perf_counter()
             if host_network:  # the pod shares the node's network: its IP is the node's
                 ip = self.cfg.host_ip
+            elif netns_path is None:
+                ip = self.network.setup_pod_here(w.uid).ip
             else:
                 ip = self.network.setup_pod(w.uid, netns_path).ip
             self.note(pod, "network", t1)
             os.makedirs(w.record.dir, exist_ok=True)
             return (ip, *sandbox.read_host_files(self.cfg.host_resolv, host_network))
         try:
-            # the namespaces first (held by the monitor), then the network inside, as the
-            # runtime makes the netns and CNI configures it
-            paths = await podns.create(self.holder, w.uid, hostname, host_network)
+            # the namespaces and the network inside them in one thread, as the runtime makes
+            # the netns and CNI configures it; namespaces held already (a sandbox whose start
+            # was interrupted) are configured from a thread that enters them
+            paths, got = await podns.create(self.holder, w.uid, hostname, host_network,
+                                            lambda: network(None))
             self.note(pod, "namespaces", t0)
-            ip, host_resolv, host_hosts = await asyncio.to_thread(network, paths.get("net", ""))
+            if got is None:
+                got = await asyncio.to_thread(network, paths.get("net", ""))
+            ip, host_resolv, host_hosts = got
         except Exception as e:  # NetworkError, OSError
             log.exception("sandbox of %s", w.uid)
             self.event(pod, "Warning", "FailedCreatePodSandBox",
@@ -279,16 +286,17 @@ class Node:
         }
         w.volumes = None
 
-        def files_and_volumes() -> dict[str, volumes.HostVolume]:
+        def files_and_volumes() -> dict[str, volumes.HostVolume]:  # one hop to a thread
             sandbox.write_pod_files(w.record.dir, files)
-            return volumes.setup_pod_volumes(pod, w.record.dir, self.volume_sources,
+            vols = volumes.setup_pod_volumes(pod, w.record.dir, self.volume_sources,
                                              self.cfg.node_name)
+            w.record.write_sandbox(attempt, ip)
+            return vols
         try:
             w.volumes = await asyncio.to_thread(files_and_volumes)
         except volumes.VolumeError as e:
             self.event(pod, "Warning", e.reason, e.message)
             return False
-        await asyncio.to_thread(w.record.write_sandbox, attempt, ip)
         self.note(pod, "sandbox", t0)
         return True
 
@@ -327,36 +335,41 @@ class Node:
                                pod_ip=sb.ip, allocatable=None)
         if isinstance(env, launch.Failure):
             return self._failed(pod, container, env)
+        bdir = w.record.bundle(s.name, s.attempt)
+        cid = w.record.container_id(s.name, s.attempt)
+        log_path = os.path.join(self.log_dir(pod), s.name, f"{s.attempt}.log")
+
+        def make_bundle(vols: dict[str, volumes.HostVolume]) -> launch.Failure | None:
+            # one hop to a thread for the container's mounts (subPath checks walk the volume)
+            # and ~30 file system calls of its bundle: off the event loop
+            t0 = time.perf_counter()
+            try:
+                extra = mounts.container_mounts(pod, container, vols, dict(env), w.record.dir)
+            except volumes.VolumeError as e:
+                return launch.Failure("CreateContainerConfigError", e.message)
+            spec = launch.container_spec(
+                pod, container, cid=cid, attempt=s.attempt, ctx=ctx, env=env,
+                catalog_path=self.cfg.catalog_path, memory_capacity=self.cfg.memory_capacity,
+                pids_limit=self.cfg.pids_limit, rootfs_dir=os.path.join(bdir, "rootfs"),
+                extra_mounts=extra)
+            if isinstance(spec, launch.Failure):
+                return spec
+            if spec.oom_score_adj is not None and spec.oom_score_adj < self.min_oom_score_adj:
+                spec = dataclasses.replace(spec, oom_score_adj=self.min_oom_score_adj)
+            instances.remove_bundle(bdir)  # a start interrupted by a crash leaves a partial one
+            launch.prepare_rootfs(spec)
+            write_bundle(bdir, oci.render(spec))
+            self.runtime.prepare(bdir, log_path)
+            self.note(pod, "bundle", t0)
+            return None
         try:
             vols = await self.pod_volumes(w, pod)
-            extra = await asyncio.to_thread(mounts.container_mounts, pod, container, vols,
-                                            dict(env), w.record.dir)
         except volumes.VolumeError as e:
             return self._failed(pod, container, launch.Failure(
                 "CreateContainerConfigError", e.message))
-        bdir = w.record.bundle(s.name, s.attempt)
-        cid = w.record.container_id(s.name, s.attempt)
-        spec = launch.container_spec(
-            pod, container, cid=cid, attempt=s.attempt, ctx=ctx, env=env,
-            catalog_path=self.cfg.catalog_path, memory_capacity=self.cfg.memory_capacity,
-            pids_limit=self.cfg.pids_limit, rootfs_dir=os.path.join(bdir, "rootfs"),
-            extra_mounts=extra)
-        if isinstance(spec, launch.Failure):
-            return self._failed(pod, container, spec)
-        if spec.oom_score_adj is not None and spec.oom_score_adj < self.min_oom_score_adj:
-            spec = dataclasses.replace(spec, oom_score_adj=self.min_oom_score_adj)
-        t0 = time.perf_counter()
-        config = oci.render(spec)
-
-        log_path = os.path.join(self.log_dir(pod), s.name, f"{s.attempt}.log")
-
-        def make_bundle() -> None:  # ~30 file system calls: off the event loop
-            instances.remove_bundle(bdir)  # a start interrupted by a crash leaves a partial one
-            launch.prepare_rootfs(spec)
-            write_bundle(bdir, config)
-            self.runtime.prepare(bdir, log_path)
-        await asyncio.to_thread(make_bundle)
-        self.note(pod, "bundle", t0)
+        failure = await asyncio.to_thread(make_bundle, vols)
+        if failure is not None:
+            return self._failed(pod, container, failure)
         try:
             t0 = time.perf_counter()
             await self.runtime.run(bdir, cid, log_path, prepared=True)

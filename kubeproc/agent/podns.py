@@ -1,7 +1,8 @@
 """A pod's namespaces: network, IPC and UTS, made once per pod and kept by a NamespaceHolder.
 
 What RunPodSandbox does with a pause container: the namespaces are created in one short-lived
-thread (no fork) by one `unshare`, the hostname is set there, and the holder keeps them as
+thread (no fork) by one `unshare`, the hostname is set there (and the pod's network configured,
+the caller's `inside`), and the holder keeps them as
 `<pod uid>.net|ipc|uts`, the paths every container's config.json joins and the network is
 configured in (network/linux.py). A hostNetwork pod gets no netns of its own. Removing them
 releases the holder's fds; the kernel frees them with the pod's last container.
@@ -13,6 +14,8 @@ import asyncio
 import ctypes
 import os
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from kubeproc.agent.network import netns
 from kubeproc.agent.nsholder import NamespaceHolder
@@ -20,6 +23,7 @@ from kubeproc.agent.nsholder import NamespaceHolder
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 KINDS = ("net", "ipc", "uts")
+T = TypeVar("T")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
@@ -60,8 +64,7 @@ def _make(hostname: str, host_network: bool) -> dict[str, int]:
         for kind in kinds(host_network):
             fds[kind] = netns.open_own(kind)
     except OSError:
-        for fd in fds.values():
-            os.close(fd)
+        _close_all(fds)
         raise
     return fds
 
@@ -71,19 +74,29 @@ def _close_all(fds: dict[str, int]) -> None:
         os.close(fd)
 
 
-async def create(holder: NamespaceHolder, pod_uid: str, hostname: str,
-                 host_network: bool) -> dict[str, str]:
-    """The pod's namespaces (kept if all are held, else made anew); kind -> path."""
+async def create(holder: NamespaceHolder, pod_uid: str, hostname: str, host_network: bool,
+                 inside: Callable[[], T] | None = None) -> tuple[dict[str, str], T | None]:
+    """The pod's namespaces (kept if all are held, else made anew): kind -> path, and what
+    `inside` returned. `inside` runs in the thread that made them, still in them (the pod's
+    network is configured there, no other thread enters the netns); it is not run when the
+    namespaces were held already (None is returned)."""
     have = held(holder, pod_uid, host_network)
     if have is not None:
-        return have
-    fds = await netns.run_in_thread_async(lambda: _make(hostname, host_network), discard=_close_all)
+        return have, None
+
+    def make() -> tuple[dict[str, int], T | None]:
+        fds = _make(hostname, host_network)
+        try:
+            return fds, inside() if inside is not None else None
+        except BaseException:
+            _close_all(fds)
+            raise
+    fds, value = await netns.run_in_thread_async(make, discard=lambda r: _close_all(r[0]))
     try:
         got = await holder.hold({key(pod_uid, k): fd for k, fd in fds.items()})
     finally:
-        for fd in fds.values():
-            os.close(fd)
-    return {k: got[key(pod_uid, k)] for k in fds}
+        _close_all(fds)
+    return {k: got[key(pod_uid, k)] for k in fds}, value
 
 
 async def remove(holder: NamespaceHolder, pod_uid: str) -> None:

@@ -171,7 +171,7 @@ class AgentStreams:
         if path is None:
             raise PortForwardError(f'network namespace for sandbox "{uid}" is closed')
         sock = await netns.run_in_thread_async(lambda: connect_in_netns(path, port, uid),
-                                               discard=socket.socket.close, name="kubeproc-portforward")
+                                               discard=socket.socket.close)
         try:
             return await asyncio.open_connection(sock=sock)
         except BaseException:

@@ -33,6 +33,9 @@ class FakeNetwork:
             )
         return self.pods[pod_uid]
 
+    def setup_pod_here(self, pod_uid: str) -> PodNetwork:
+        return self.setup_pod(pod_uid, "")
+
     def teardown_pod(self, pod_uid: str) -> None:
         self.calls.append(("teardown_pod", pod_uid))
         self.pods.pop(pod_uid, None)

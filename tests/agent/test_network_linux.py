@@ -166,6 +166,36 @@ def test_eth0_has_no_ipv6_link_local_so_the_bridge_floods_nothing(make_net) -> N
     assert f"inet {a.ip}/24" in _in_netns(a, "ip", "-4", "addr", "show", "dev", "eth0").stdout
 
 
+def _hairpin_mode(veth: str) -> str:
+    with open(f"/sys/class/net/{veth}/brport/hairpin_mode") as f:
+        return f.read().strip()
+
+
+def test_setup_from_the_thread_that_made_the_netns_and_ports_in_hairpin_mode(make_net) -> None:
+    """setup_pod_here: the sandbox's thread configures the netns it has just made (no second
+    thread enters it); the host end is a bridge port in hairpin mode either way, also when an
+    existing pair is re-attached."""
+    net = make_net(110)
+
+    def make_and_setup() -> tuple[int, PodNetwork]:
+        fd = netns.unshare_and_open()
+        return fd, net.setup_pod_here("pod-h")
+    fd, here = netns.run_in_thread(make_and_setup)
+    net.held["pod-h"] = fd
+    path = net.netns_of("pod-h")
+    assert here.netns_path == "" and here.ip == "10.250.110.2"
+    pod = PodNetwork(**{**here.__dict__, "netns_path": path})
+    assert f"inet {here.ip}/24" in _in_netns(pod, "ip", "-4", "addr", "show", "dev", "eth0").stdout
+    assert "via 10.250.110.1" in _in_netns(pod, "ip", "-4", "route", "show", "default").stdout
+    assert _hairpin_mode(here.veth_host) == "1"
+    # detached from the bridge (a repair case): setting it up again re-attaches it in hairpin mode
+    assert subprocess.run(["ip", "link", "set", here.veth_host, "nomaster"]).returncode == 0
+    assert net.setup_pod("pod-h", path).ip == here.ip
+    assert _hairpin_mode(here.veth_host) == "1"
+    host_end = subprocess.run(["ip", "-o", "link", "show", here.veth_host], capture_output=True, text=True).stdout
+    assert f"master {net.config.bridge}" in host_end
+
+
 def test_setup_is_idempotent_and_repairs_a_broken_pod(make_net) -> None:
     net = make_net(102)
     first = net.setup_pod("pod-a")

@@ -103,6 +103,10 @@ class Network(Protocol):
         with an IP from the pod CIDR and a default route via the gateway, as a CNI ADD does.
         Idempotent: a pod already set up keeps its IP, and what is missing is repaired."""
 
+    def setup_pod_here(self, pod_uid: str) -> PodNetwork:
+        """`setup_pod` from a thread inside the pod's netns (the one that has just made it);
+        the result's `netns_path` is ""."""
+
     def teardown_pod(self, pod_uid: str) -> None:
         """Release the pod's IP (CNI DEL). The veth pair goes with the netns, once the sandbox
         released it and no container is left in it. A pod without a network is a no-op."""

@@ -9,6 +9,7 @@ fork; a pipelined batch on a raw socket costs tens of µs per message and never 
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import select
 import socket
@@ -30,6 +31,9 @@ CREATE = NLM_F_CREATE | NLM_F_EXCL
 REPLACE = NLM_F_CREATE | NLM_F_REPLACE
 
 Request = tuple[Any, int, int]  # (pyroute2 message, nlmsg type, extra flags)
+# Sequence numbers never repeat in a process (next() on a count is atomic under the GIL): a
+# socket shared by threads may hold acks of an interrupted batch, which must not match another's.
+_SEQ = itertools.count(1)
 
 
 class NetlinkError(OSError):
@@ -80,6 +84,14 @@ def no_ipv6_link_local() -> tuple[str, Any]:
         ("IFLA_INET6_ADDR_GEN_MODE", IN6_ADDR_GEN_MODE_NONE)]})]})
 
 
+def bridge_port(data: Sequence[tuple[str, Any]]) -> tuple[str, Any]:
+    """A link attribute setting bridge port options (IFLA_BRPORT_*) of a bridge's port, as
+    `ip link set DEV type bridge_slave ...` does; the kernel takes the RTNL lock (a write to the
+    port's sysfs files only tries it, and restarts the write while another holds it)."""
+    return ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_SLAVE_KIND", "bridge"),
+                                        ("IFLA_INFO_SLAVE_DATA", {"attrs": list(data)})]})
+
+
 def veth_peer(attrs: Sequence[tuple[str, Any]]) -> tuple[str, Any]:
     return ("VETH_INFO_PEER", {"attrs": list(attrs)})
 
@@ -110,14 +122,17 @@ def request(sock: socket.socket, batch: Sequence[Request], ignore: Sequence[int]
     """Send every message in one `send`, wait for all acks; raise the first error not in
     `ignore` (errno values that mean "already done", e.g. EEXIST for an idempotent add)."""
     data = bytearray()
-    for seq, (msg, kind, flags) in enumerate(batch, 1):
+    seqs: dict[int, int] = {}  # sequence number -> index in the batch
+    for i, (msg, kind, flags) in enumerate(batch):
+        seq = next(_SEQ) & 0xFFFFFFFF or next(_SEQ)  # a u32 on the wire
+        seqs[seq] = i
         msg["header"]["type"] = kind
         msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | flags
         msg["header"]["sequence_number"] = seq
         msg.encode()
         data += msg.data
     sock.send(bytes(data))
-    pending = set(range(1, len(batch) + 1))
+    pending = set(seqs)
     failure: tuple[int, int] | None = None
     while pending:
         buf = sock.recv(1 << 16)
@@ -127,12 +142,12 @@ def request(sock: socket.socket, batch: Sequence[Request], ignore: Sequence[int]
             if kind == NLMSG_ERROR and seq in pending:
                 (code,) = struct.unpack_from("=i", buf, off + 16)
                 pending.discard(seq)
-                if code and -code not in ignore and failure is None:
-                    failure = (seq, -code)
+                if code and -code not in ignore and (failure is None or seqs[seq] < failure[0]):
+                    failure = (seqs[seq], -code)
             off += max((length + 3) & ~3, 16)
     if failure is not None:
-        seq, code = failure
-        msg, kind, _ = batch[seq - 1]
+        index, code = failure
+        msg, kind, _ = batch[index]
         raise NetlinkError(code, _describe(kind, msg))
 
 

@@ -8,6 +8,7 @@ that a NamespaceHolder keeps (agent/nsholder.py), not a bind mount under /run/ne
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import ctypes
 import os
@@ -50,8 +51,7 @@ def run_in_thread(fn: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[return-value]
 
 
-async def run_in_thread_async(fn: Callable[[], T], discard: Callable[[T], None] = lambda _: None,
-                              name: str = "kubeproc-netns") -> T:
+async def run_in_thread_async(fn: Callable[[], T], discard: Callable[[T], None] = lambda _: None) -> T:
     """`run_in_thread` without blocking the event loop or a pool thread while it runs.
     `discard` disposes of a result that arrives after the caller was cancelled (fds, sockets)."""
     loop = asyncio.get_running_loop()
@@ -74,7 +74,9 @@ async def run_in_thread_async(fn: Callable[[], T], discard: Callable[[T], None] 
             value, error = None, e
         loop.call_soon_threadsafe(settle, value, error)
 
-    threading.Thread(target=target, name=name, daemon=True).start()
+    # not threading.Thread: its start() blocks the event loop until the new thread has run
+    # (it needs the GIL and a CPU: ~8 % of the loop's time in a 500-pod burst)
+    _thread.start_new_thread(target, ())
     return await done
 
 

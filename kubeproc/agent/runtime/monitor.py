@@ -28,12 +28,14 @@ if __package__:
     from kubeproc.agent.runtime.monitorcmd import Commands, signal_init
     from kubeproc.agent.runtime.monitorfiles import (Log, Stdin, StdinPipes, cri_lines, cri_timestamp, exit_code,
                                                      oom_kills, runc_error, write_exit)
+    from kubeproc.agent.runtime.monitorpoll import Poller
     from kubeproc.agent.runtime.sealedexe import SealedCopies
 else:  # run as `python3 -I -S monitor.py`: the sibling modules, without importing kubeproc
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from monitorcmd import Commands, signal_init  # type: ignore[no-redef]
     from monitorfiles import (Log, Stdin, StdinPipes, cri_lines, cri_timestamp, exit_code,  # type: ignore[no-redef]
                               oom_kills, runc_error, write_exit)
+    from monitorpoll import Poller  # type: ignore[no-redef]
     from sealedexe import SealedCopies  # type: ignore[no-redef]
 
 __all__ = ["Monitor", "main"]
@@ -76,11 +78,12 @@ class Client:
 class Monitor:
     def __init__(self, root: str, listener: "_socket.socket", sock_path: str) -> None:
         self.root, self.listener, self.sock_path = root, listener, sock_path
-        self.poll = select.poll()
+        self.poll = Poller()  # select.poll's interface over epoll (monitorpoll.py)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         self.containers = {}  # id -> Container
+        self.draining = set()  # Containers whose init was reaped, output still open (deadline)
         self.by_pipe = {}  # fd -> Container
         self.by_runc = {}  # runc create pid -> Container
         self.by_init = {}  # init pid -> Container
@@ -311,6 +314,7 @@ class Monitor:
             self.record(k)
         else:
             k.deadline = time.monotonic() + DRAIN_GRACE
+            self.draining.add(k)
 
     def record(self, k: "Container") -> None:
         try:
@@ -318,6 +322,7 @@ class Monitor:
         except OSError as e:  # the bundle was removed first: nobody is left to read it
             sys.stderr.write("monitor: exit of %s: %s\n" % (k.id, e))
         k.recorded = True
+        self.draining.discard(k)
         for c, seq in k.waiters:
             self.send(c, seq, "exited")
         k.waiters = []
@@ -325,6 +330,7 @@ class Monitor:
             self.forget(k)
 
     def forget(self, k: "Container") -> None:
+        self.draining.discard(k)
         self.stdins.close(k.stdin)
         for fd in list(k.pipes):
             self.close_pipe(k, fd)
@@ -395,7 +401,7 @@ class Monitor:
     def run(self) -> None:
         while not self.should_exit():
             now = time.monotonic()
-            deadlines = [k.deadline for k in self.containers.values() if k.status is not None and not k.recorded]
+            deadlines = [k.deadline for k in self.draining]
             if not self.had_client:
                 deadlines.append(self.started + FIRST_CLIENT_WAIT)
             timeout = None if not deadlines else max(0, int((min(deadlines) - now) * 1000) + 1)
@@ -422,9 +428,8 @@ class Monitor:
                     if ev & (select.POLLIN | select.POLLHUP | select.POLLERR) and fd in self.clients:
                         self.readable(c)
             now = time.monotonic()
-            for k in list(self.containers.values()):
-                if k.status is not None and not k.recorded and now >= k.deadline:
-                    self.record(k)  # output still open (a process outside the pid namespace)
+            for k in [k for k in self.draining if now >= k.deadline]:
+                self.record(k)  # output still open (a process outside the pid namespace)
         # stop taking clients first, then tell the ones that asked
         self.poll.unregister(self.listener.fileno())
         self.listener.close()
