@@ -354,8 +354,39 @@ def test_a_pod_replaced_while_its_binding_runs_is_scheduled_again(tmp_path: Path
                 sched._observe_pod(p, False)  # held back: its binding cycle runs
             await asyncio.gather(*sched._binding.values())
             assert client.get(POD, "default", "a")["spec"].get("nodeName") is None
-            assert ("default", "a") in sched.pending and len(sched.queue) == 1
+            # back in the queue after the pod's backoff (a failed cycle is an attempt)
+            assert ("default", "a") in sched.pending and sched._attempts[("default", "a")][0] == 1
+            assert 0 < sched._backoff_left(("default", "a")) <= sched.initial_backoff
             assert sched.infos == {}
+            await until(lambda: len(sched.queue) == 1, 5)
+    asyncio.run(body())
+
+
+def test_a_binding_refused_for_a_pod_whose_deletion_is_being_written_backs_off(tmp_path: Path) -> None:
+    """The watch (and the committed store) still show a pod whose deletion is staged: the
+    binding finds it gone (NotFound), the pod looks schedulable again. Each such cycle is an
+    attempt with its backoff, so the scheduler does not spin on it until the deletion lands."""
+    async def body() -> None:
+        async with cluster(tmp_path) as reg:
+            client = LocalClient(reg, "test")
+            assert POD is not None
+            await create_ready_node(client, node("n1", 4))
+            await client.create(POD, pod("a"))
+            sched = _seeded_scheduler(reg, client)
+            key = await sched.queue.get()  # as the runner takes it
+            assert key == ("default", "a")
+            await sched._reconcile(key)
+            sched.queue.done(key)
+            committed = reg.store.stage(POD.key, "default", "a", None)  # not yet written
+            assert reg.store.current(POD.key, "default", "a") is None
+            assert client.get(POD, "default", "a") is not None
+            await asyncio.gather(*sched._binding.values())
+            assert sched._attempts[key][0] == 1 and sched._backoff_left(key) > 0
+            assert len(sched.queue) == 0  # not retried at once
+            await committed
+            sched._observe_pod(client.get(POD, "default", "a") or {"metadata": {"namespace": "default", "name": "a"}},
+                               deleted=True)
+            assert key not in sched.pending and key not in sched._attempts
     asyncio.run(body())
 
 

@@ -21,6 +21,7 @@ from kubeproc.controllers import podcontrol
 from kubeproc.controllers.deployment import plan
 from kubeproc.controllers.deployment import replicas as u
 from kubeproc.controllers.podindex import PodIndex
+from kubeproc.controllers.tombstones import Tombstones
 from kubeproc.machinery import runner
 from kubeproc.machinery.events import EventRecorder
 from kubeproc.machinery.queue import WorkQueue
@@ -103,9 +104,12 @@ class DeploymentController:
         self.deployments: dict[Key, Obj] = {}
         self.rss: dict[Key, Obj] = {}
         self.pods = PodIndex()  # by controller (ReplicaSet) uid, as upstream's pod informer
+        self.gone = Tombstones()  # deleted deployments and ReplicaSets: never put back
 
     # ---- cache and event handlers ----------------------------------------------------------
     def _put(self, cache: dict[Key, Obj], obj: Obj) -> None:
+        if self.gone.buried(obj):  # a write's result that came back after its deletion's event
+            return
         key = _key(obj)
         old = cache.get(key)
         if old is None or old["metadata"].get("uid") != obj["metadata"].get("uid") or _rv(obj) >= _rv(old):
@@ -129,7 +133,9 @@ class DeploymentController:
     def _observe_rs(self, rs: Obj, deleted: bool) -> None:
         old = self.rss.get(_key(rs))
         if deleted:
-            self.rss.pop(_key(rs), None)
+            self.gone.bury(rs)
+            if u.uid(self.rss.get(_key(rs)) or {}) == u.uid(rs):
+                self.rss.pop(_key(rs), None)
         else:
             self._put(self.rss, rs)
         owner = self._owner(rs, "Deployment", self.deployments)
@@ -162,7 +168,9 @@ class DeploymentController:
 
     def _observe_deployment(self, d: Obj, deleted: bool) -> None:
         if deleted:
-            self.deployments.pop(_key(d), None)
+            self.gone.bury(d)
+            if u.uid(self.deployments.get(_key(d)) or {}) == u.uid(d):
+                self.deployments.pop(_key(d), None)
         else:
             self._put(self.deployments, d)
         self.queue.add(_key(d))

@@ -20,6 +20,7 @@ from kubeproc.api import errors, resources
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers.scheduler.nodeinfo import NodeInfo
 from kubeproc.controllers.scheduler.plan import Bind, Unschedulable, schedule
+from kubeproc.controllers.tombstones import Tombstones
 from kubeproc.controllers.volume.binder import claim_names
 from kubeproc.controllers.volume.scheduling import claims_to_select, prefilter_reason, select_node
 from kubeproc.machinery import runner
@@ -113,6 +114,7 @@ class Scheduler:
         self.pending: dict[Key, str] = {}  # ours to schedule -> signature when last tried
         self._signed_rv: dict[Key, str] = {}  # resourceVersion that pending[key] was taken at
         self._attempts: dict[Key, tuple[int, float]] = {}  # failures, monotonic time of last
+        self.gone = Tombstones()  # deleted pods: a binding's result never puts one back
         self._flush: dict[Key, asyncio.TimerHandle] = {}  # unschedulable pods' periodic retry
         # assumed pods whose binding cycle runs (schedule_one.go: the scheduling cycle assumes
         # the pod and goes on with the next one while `go bindingCycle` writes the binding)
@@ -199,6 +201,7 @@ class Scheduler:
     def _observe_pod(self, pod: dict[str, Any], deleted: bool) -> None:
         key = _key(pod)
         if deleted:
+            self.gone.bury(pod)
             self.pending.pop(key, None)
             self._signed_rv.pop(key, None)
             self._attempts.pop(key, None)
@@ -293,22 +296,23 @@ class Scheduler:
         """schedule_one.go bindingCycle: PreBind (volumes), Bind; when the binding fails the
         assumed pod is forgotten and the pod, if still ours to schedule (e.g. replaced by a new
         one of the same name meanwhile), goes back to the queue (handleBindingCycleError)."""
-        error = False
         try:
             await self._select_volume_node(pod, node, claims, classes)
             if await self._bind(pod, node):
                 return
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # an API error: a failed attempt, retried after its backoff
+        except Exception as exc:  # an API error
             log.info("binding %s/%s to %s failed: %s", key[0], key[1], node, exc)
-            error = True
         finally:
             self._binding.pop(key, None)
         self._forget_assumed(key, assumed)
-        if error:
-            attempts, _ = self._attempts.get(key, (0, 0.0))
-            self._attempts[key] = (attempts + 1, time.monotonic())
+        # every failed cycle is an attempt: the retry waits out the pod's backoff (the queue's
+        # Pop counts attempts, handleSchedulingFailure requeues to the backoff queue). A pod
+        # the watch still shows but the store has deleted (its deletion not yet committed)
+        # was otherwise retried at once, round after round, starving the event loop
+        attempts, _ = self._attempts.get(key, (0, 0.0))
+        self._attempts[key] = (attempts + 1, time.monotonic())
         current = self.client.get(_POD, *key)
         if current is not None and self.responsible(current):
             self.pending[key] = self._pending_signature(key, current)
@@ -377,7 +381,8 @@ class Scheduler:
             log.info("binding %s/%s to %s abandoned: %s", ns, name, node, exc)
             self.pending.pop((ns, name), None)
             return False
-        self._set_bound((ns, name), bound)
+        if not self.gone.buried(bound):  # its deletion's event may have come first
+            self._set_bound((ns, name), bound)
         self.pending.pop((ns, name), None)
         self._signed_rv.pop((ns, name), None)
         self._attempts.pop((ns, name), None)

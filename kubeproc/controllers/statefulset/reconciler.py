@@ -20,6 +20,7 @@ from kubeproc.api.selectors import from_label_selector
 from kubeproc.client.local import LocalClient
 from kubeproc.controllers.statefulset import actions as act
 from kubeproc.controllers.statefulset.plan import plan
+from kubeproc.controllers.tombstones import Tombstones
 from kubeproc.machinery import runner
 from kubeproc.machinery.events import EventRecorder
 from kubeproc.machinery.queue import WorkQueue
@@ -32,7 +33,16 @@ _PVC = resources.by_kind("", "PersistentVolumeClaim")
 _REV = resources.by_kind("apps", "ControllerRevision")
 Key = tuple[str, str]
 Obj = dict[str, Any]
-Cache = dict[str, dict[str, Obj]]  # namespace -> name -> object
+
+
+class Cache(dict[str, dict[str, Obj]]):
+    """namespace -> name -> object, and the uids the watch saw deleted (never put back:
+    controllers/tombstones.py)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gone = Tombstones()
+
 
 # writes skipped after the first failure; status and history truncation still go through
 _ALWAYS = (act.UpdateStatus, act.DeleteRevision)
@@ -63,6 +73,8 @@ def _controller(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def _put(cache: Cache, obj: Obj) -> None:
     """Store `obj` unless the cache already holds a newer version (our own write results land
     here before their watch events, so an older event must not roll them back)."""
+    if cache.gone.buried(obj):  # a write's result that came back after its deletion's event
+        return
     ns, name = _key(obj)
     old = cache.get(ns, {}).get(name)
     if old is None or _rv(old) <= _rv(obj):  # resourceVersions grow across incarnations too
@@ -70,6 +82,7 @@ def _put(cache: Cache, obj: Obj) -> None:
 
 
 def _drop(cache: Cache, obj: Mapping[str, Any]) -> None:
+    cache.gone.bury(obj)
     ns, name = _key(obj)
     old = cache.get(ns, {}).get(name)
     if old is not None and _meta(old).get("uid") == _meta(obj).get("uid"):
@@ -88,10 +101,10 @@ class StatefulSetController:
         self.workers = workers
         self.now = now
         self.queue = WorkQueue(base_delay=0.05, max_delay=30.0)
-        self.sets: Cache = {}
-        self.pods: Cache = {}
-        self.claims: Cache = {}
-        self.revisions: Cache = {}
+        self.sets = Cache()
+        self.pods = Cache()
+        self.claims = Cache()
+        self.revisions = Cache()
 
     # ---- event handlers (stateful_set.go) ---------------------------------------------
     def _owning_set(self, obj: Mapping[str, Any]) -> Key | None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from kubeproc.api import errors, resources
 from kubeproc.client.local import LocalClient
+from kubeproc.controllers.tombstones import Tombstones, uid_of
 from kubeproc.controllers.volume import binder as b
 from kubeproc.controllers.volume import protection, provisioner as prov
 from kubeproc.controllers.volume.localpath import LocalPaths
@@ -69,6 +70,7 @@ class VolumeController:
         self.classes: dict[str, dict[str, Any]] = {}
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
         self.node_labels: dict[str, dict[str, str]] = {}
+        self.gone = Tombstones()  # deleted objects: never put back (controllers/tombstones.py)
 
     # ---- cache -----------------------------------------------------------------------
     def _observe(self, kind: str, obj: dict[str, Any], deleted: bool) -> None:
@@ -102,10 +104,13 @@ class VolumeController:
             else:
                 self.node_labels[name] = dict((obj.get("metadata") or {}).get("labels") or {})
 
-    @staticmethod
-    def _store(cache: dict[Any, dict[str, Any]], key: Any, obj: dict[str, Any], deleted: bool) -> None:
+    def _store(self, cache: dict[Any, dict[str, Any]], key: Any, obj: dict[str, Any], deleted: bool) -> None:
         if deleted:
-            cache.pop(key, None)
+            self.gone.bury(obj)
+            if uid_of(cache.get(key) or {}) == uid_of(obj):
+                cache.pop(key, None)
+        elif self.gone.buried(obj):
+            return  # a write's result that came back after its deletion's event
         elif key not in cache or _rv(cache[key]) <= _rv(obj):
             cache[key] = obj
 
