@@ -77,7 +77,7 @@ class PodRecord:
         os.makedirs(self.dir, exist_ok=True)
         tmp = os.path.join(self.dir, "sandbox.json.tmp")
         with open(tmp, "w") as f:
-            json.dump({"attempt": attempt, "ip": ip}, f)
+            f.write(json.dumps({"attempt": attempt, "ip": ip}))  # dumps: json's C encoder (dump is Python)
         os.replace(tmp, os.path.join(self.dir, "sandbox.json"))
         self._sandbox = ObservedSandbox(id=self.uid, ready=True, ip=ip, attempt=attempt)
 
@@ -112,7 +112,7 @@ class PodRecord:
         self._seen.pop(bundle, None)
         tmp = os.path.join(bundle, "exit.json.tmp")
         with open(tmp, "w") as f:
-            json.dump({"exitCode": exit_code, "finishedAt": stamp(at), "message": message}, f)
+            f.write(json.dumps({"exitCode": exit_code, "finishedAt": stamp(at), "message": message}))
         os.replace(tmp, os.path.join(bundle, "exit.json"))
 
     def _entries(self) -> list[tuple[str, int, str]]:
