@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-LIMIT = 4096  # a write's result lands within milliseconds of its deletion's event
+LIMIT = 1024  # a write's result lands within a few loop turns of its deletion's event
 
 
 def uid_of(obj: Mapping[str, Any]) -> str:
