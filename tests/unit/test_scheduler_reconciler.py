@@ -312,16 +312,21 @@ def _seeded_scheduler(reg: Registry, client: LocalClient) -> Scheduler:
     return sched
 
 
+async def _one_pod_on_one_node(reg: Registry, cpu: str = "100m") -> tuple[LocalClient, Scheduler]:
+    """Node n1 (4 CPUs, Ready), pod default/a, and a scheduler seeded with both."""
+    client = LocalClient(reg, "test")
+    await create_ready_node(client, node("n1", 4))
+    await client.create(POD, pod("a", cpu=cpu))
+    return client, _seeded_scheduler(reg, client)
+
+
 def test_a_failed_binding_forgets_the_assumed_pod(tmp_path: Path) -> None:
     """schedule_one.go: the scheduling cycle assumes the pod and goes on; its binding cycle runs
     apart, and when the binding fails the assumption goes (ForgetPod), freeing the node."""
     async def body() -> None:
         async with cluster(tmp_path) as reg:
-            client = LocalClient(reg, "test")
             assert POD is not None and NODE is not None
-            await create_ready_node(client, node("n1", 4))
-            await client.create(POD, pod("a", cpu="1"))
-            sched = _seeded_scheduler(reg, client)
+            client, sched = await _one_pod_on_one_node(reg, cpu="1")
             await sched._reconcile(("default", "a"))
             assert ("default", "a") in sched._binding
             assert sched.infos["n1"].requested.get("cpu") == 1000  # assumed before it is bound
@@ -342,11 +347,8 @@ def test_a_pod_replaced_while_its_binding_runs_is_scheduled_again(tmp_path: Path
     the pod was replaced (uid precondition), the new pod goes back to the queue."""
     async def body() -> None:
         async with cluster(tmp_path) as reg:
-            client = LocalClient(reg, "test")
             assert POD is not None
-            await create_ready_node(client, node("n1", 4))
-            await client.create(POD, pod("a"))
-            sched = _seeded_scheduler(reg, client)
+            client, sched = await _one_pod_on_one_node(reg)
             await sched._reconcile(("default", "a"))
             await client.delete(POD, "default", "a", grace_period_seconds=0)
             await client.create(POD, pod("a"))  # same name, new uid, unbound
@@ -368,11 +370,8 @@ def test_a_binding_refused_for_a_pod_whose_deletion_is_being_written_backs_off(t
     attempt with its backoff, so the scheduler does not spin on it until the deletion lands."""
     async def body() -> None:
         async with cluster(tmp_path) as reg:
-            client = LocalClient(reg, "test")
             assert POD is not None
-            await create_ready_node(client, node("n1", 4))
-            await client.create(POD, pod("a"))
-            sched = _seeded_scheduler(reg, client)
+            client, sched = await _one_pod_on_one_node(reg)
             key = await sched.queue.get()  # as the runner takes it
             assert key == ("default", "a")
             await sched._reconcile(key)
