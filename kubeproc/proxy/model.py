@@ -41,6 +41,7 @@ class ServicePort:
     internal_local: bool = False  # internalTrafficPolicy: Local
     endpoints: tuple[Endpoint, ...] = field(default=())  # ready ones, else serving+terminating
     local_terminating: tuple[Endpoint, ...] = field(default=())  # local, serving+terminating
+    serving_ips: frozenset[str] = frozenset()  # every serving endpoint's IP (conntrack cleanup)
 
     @property
     def key(self) -> str:
@@ -97,6 +98,8 @@ def service_ports(svc: dict[str, Any], slices: Iterable[dict[str, Any]], node_na
             internal_local=spec.get("internalTrafficPolicy") == "Local",
             endpoints=_usable(by_port.get((name, proto), {})),
             local_terminating=_local_terminating(by_port.get((name, proto), {})),
+            serving_ips=frozenset(ip for (ip, _), (_, serving, _, _) in by_port.get((name, proto), {}).items()
+                                  if serving),
         ))
     return out
 

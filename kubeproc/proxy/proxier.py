@@ -3,6 +3,8 @@
 A full sync (the whole table in one transaction) at start and after any failed update; after
 that each batch of changes (coalesced for `coalesce` seconds) rewrites only what the changed
 Services contribute (pkg/proxy/nftables/proxier.go syncProxyRules does the same partial syncs).
+After a sync that changed a UDP Service's frontends or serving endpoints, its stale conntrack
+entries are deleted (conntrack.py, as syncProxyRules calls CleanStaleEntries).
 `teardown()` removes the table. Timings of the last syncs are kept for the benchmark.
 """
 
@@ -16,8 +18,8 @@ from typing import Any, Callable
 
 from kubeproc.api import resources
 from kubeproc.client.local import LocalClient
-from kubeproc.proxy import ProxyConfig, hostnet, rules
-from kubeproc.proxy.model import SERVICE_NAME_LABEL, service_ports
+from kubeproc.proxy import ProxyConfig, conntrack, hostnet, rules
+from kubeproc.proxy.model import SERVICE_NAME_LABEL, ServicePort, service_ports
 from kubeproc.proxy.nft import Nft, NftError
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,8 @@ Key = tuple[str, str]  # (namespace, service name)
 
 class ServiceProxy:
     def __init__(self, client: LocalClient, cfg: ProxyConfig, nft: Nft | None = None,
-                 coalesce: float = 0.002, host_setup: bool = True) -> None:
+                 coalesce: float = 0.002, host_setup: bool = True,
+                 cleaner: conntrack.Cleaner | None = None) -> None:
         self.client = client
         self.cfg = cfg
         self.nft = nft or Nft()
@@ -40,6 +43,9 @@ class ServiceProxy:
         self.slice_owner: dict[Key, Key] = {}  # (ns, slice name) → service key
         self.owner_slices: dict[Key, set[Key]] = {}  # service key → its slices' keys
         self.applied: dict[Key, rules.State] = {}
+        self.udp: dict[Key, list[ServicePort]] = {}  # each Service's UDP ports, as last planned
+        self.cleaner = cleaner or conntrack.Cleaner()
+        self._cleaned: frozenset[tuple[Any, ...]] = frozenset()  # conntrack.signature last cleaned for
         self._dirty: set[Key] = set()
         self._wake = asyncio.Event()
         self._need_full = True
@@ -75,12 +81,20 @@ class ServiceProxy:
                 self.owner_slices.setdefault(owner, set()).add(key)
                 self._dirty.add(owner)
 
-    def _state_of(self, key: Key) -> rules.State:
+    def _state_of(self, key: Key, slices: list[dict[str, Any]] | None = None) -> rules.State:
         svc = self.services.get(key)
         if svc is None:
+            self.udp.pop(key, None)
             return rules.State()
-        slices = [self.slices[k] for k in sorted(self.owner_slices.get(key, ()))]
-        return rules.service_state(service_ports(svc, slices, self.cfg.node_name), self.cfg)
+        if slices is None:
+            slices = [self.slices[k] for k in sorted(self.owner_slices.get(key, ()))]
+        ports = service_ports(svc, slices, self.cfg.node_name)
+        udp = [sp for sp in ports if sp.protocol == "udp"]
+        if udp:
+            self.udp[key] = udp
+        else:
+            self.udp.pop(key, None)
+        return rules.service_state(ports, self.cfg)
 
     def _slices_by_owner(self) -> dict[Key, list[dict[str, Any]]]:
         return {owner: [self.slices[k] for k in sorted(keys)] for owner, keys in self.owner_slices.items()}
@@ -94,8 +108,8 @@ class ServiceProxy:
     def plan_full(self) -> tuple[str, dict[Key, rules.State]]:
         """The script that replaces the table with every Service's contribution."""
         by_owner = self._slices_by_owner()
-        states = {key: rules.service_state(service_ports(svc, by_owner.get(key, []), self.cfg.node_name), self.cfg)
-                  for key, svc in self.services.items()}
+        self.udp = {}
+        states = {key: self._state_of(key, by_owner.get(key, [])) for key in self.services}
         whole = rules.State()
         for st in states.values():
             whole.merge(st)
@@ -119,9 +133,24 @@ class ServiceProxy:
             kind, (script, states) = "full", self.plan_full()
         else:
             kind, (script, states) = "partial", self.plan_partial()
-        try:
+        udp = [sp for ports in self.udp.values() for sp in ports]
+        clean = conntrack.signature(udp)
+        if clean == self._cleaned:
+            udp = []  # no UDP frontend or serving endpoint changed: nothing new is stale
+
+        def apply() -> None:  # one hop to a thread for both
             if script:
-                await asyncio.to_thread(self.nft.run, script)
+                self.nft.run(script)
+            if udp:
+                try:
+                    self.cleaner.clean(udp)
+                except Exception:  # the rules are in place: a failed cleanup is retried next sync
+                    log.warning("deleting stale UDP conntrack entries failed", exc_info=True)
+                    return
+            self._cleaned = clean
+        try:
+            if script or udp:
+                await asyncio.to_thread(apply)
         except NftError as e:
             if kind == "full":
                 raise

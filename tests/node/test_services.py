@@ -138,6 +138,47 @@ def test_deleted_pod_stops_receiving_traffic(node, ns):
     wait_spread(lambda: host_get(f"http://{cip}/"), set(new), "the replacement answering")
 
 
+# A UDP echo server: answers each datagram with its pod name.
+UDP_SERVER = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("", 9999))
+while True:
+    _, peer = s.recvfrom(100); s.sendto(socket.gethostname().encode(), peer)
+"""
+
+
+def test_udp_flow_follows_its_service_to_a_new_endpoint(node, ns):
+    """UDP keeps no connection: a client sending from one port keeps the conntrack entry that
+    DNATed its first datagram to a pod. When that pod goes, the proxy deletes the stale entry
+    (kube-proxy's conntrack cleanup), so the same flow reaches the replacement pod instead of
+    vanishing until the entry times out (each datagram would renew it)."""
+    apply(node, ns, {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo"},
+                     "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "echo"}},
+                              "template": {"metadata": {"labels": {"app": "echo"}}, "spec": {
+                                  "terminationGracePeriodSeconds": 0,
+                                  "containers": [{"name": "echo", "image": "python",
+                                                  "command": ["python3", "-c", UDP_SERVER]}]}}}})
+    apply(node, ns, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo"},
+                     "spec": {"selector": {"app": "echo"},
+                              "ports": [{"name": "u", "port": 9999, "protocol": "UDP"}]}})
+    cip = spec_of(node, ns, "echo")["clusterIP"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+        c.bind(("", 0))  # one source port for the whole test: one conntrack entry
+        c.settimeout(0.3)
+
+        def answer() -> str | None:
+            try:  # refused (EPERM, ECONNREFUSED) while the Service has no endpoint yet
+                c.sendto(b"ping", (cip, 9999))
+                return c.recv(100).decode()
+            except (TimeoutError, PermissionError, ConnectionRefusedError):
+                return None
+        first = wait_for(answer, 60, "the echo pod answering through the ClusterIP")
+        node.kubectl("delete", "pod", "-n", ns, first, "--wait=true")
+        second = wait_for(lambda: (lambda got: got if got and got != first else None)(answer()), 30,
+                          "the same flow answered by the replacement pod")
+        assert second.startswith("echo-") and second != first
+
+
 def test_service_without_endpoints_refuses_at_once(node, ns):
     apply(node, ns, service("nobody", {"app": "nobody"}))
     cip = spec_of(node, ns, "nobody")["clusterIP"]

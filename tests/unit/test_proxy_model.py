@@ -227,4 +227,5 @@ def test_inputs_not_mutated_and_fields_complete() -> None:
     assert (service, slices) == before
     assert got == [ServicePort(namespace="default", name="web", port_name="http", protocol="tcp",
                                cluster_ip="10.96.0.10", port=80, node_port=30080, external_ips=("192.0.2.7",),
-                               affinity_seconds=10800, endpoints=(Endpoint("10.250.0.5", 8080, True),))]
+                               affinity_seconds=10800, endpoints=(Endpoint("10.250.0.5", 8080, True),),
+                               serving_ips=frozenset({"10.250.0.5"}))]
