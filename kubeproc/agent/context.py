@@ -246,8 +246,7 @@ class Node:
 
         def network(netns_path: str | None) -> tuple[str, str, str | None]:
             # in the thread that made the namespaces (netns_path None), else in one that enters
-            # them: the kernel objects and the host files they need (file system calls on the
-            # event loop stall every pod, and the API, when the disk is busy)
+            # them: the veth and addresses, the pod's directory and the host files it copies
             t1 = time.perf_counter()
             if host_network:  # the pod shares the node's network: its IP is the node's
                 ip = self.cfg.host_ip
